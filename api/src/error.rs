@@ -1,0 +1,225 @@
+//! One error type for every handler, rendered as RFC 9457 `application/problem+json`.
+//!
+//! Domain errors become HTTP statuses here and nowhere else. Internal causes are logged
+//! with their whole chain and never sent to the client.
+
+use poem::http::StatusCode;
+use poem_openapi::{ApiResponse, Object, payload::Json};
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem with one field of the request.
+#[derive(Debug, Clone, Object, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field, as a JSON pointer-like dotted path (`email`, `topics.2`).
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An RFC 9457 problem details object.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// A URI reference identifying the problem type.
+    #[oai(rename = "type")]
+    pub problem_type: String,
+    /// A short summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// An explanation of this occurrence.
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+    /// Field-level validation problems.
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+impl Problem {
+    /// A problem of type `/problems/{slug}` for `status`.
+    pub fn new(status: StatusCode, slug: &str, detail: impl Into<Option<String>>) -> Self {
+        Self {
+            problem_type: format!("/problems/{slug}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: None,
+        }
+    }
+
+    /// The slug used for a bare HTTP status.
+    pub fn slug_for(status: StatusCode) -> &'static str {
+        match status.as_u16() {
+            400 => "bad-request",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "not-found",
+            405 => "method-not-allowed",
+            406 => "not-acceptable",
+            409 => "conflict",
+            411 => "length-required",
+            413 => "payload-too-large",
+            415 => "unsupported-media-type",
+            422 => "validation-error",
+            429 => "rate-limited",
+            503 => "service-unavailable",
+            s if s >= 500 => "internal-error",
+            _ => "client-error",
+        }
+    }
+
+    /// A problem for a bare HTTP status with a generic slug.
+    pub fn from_status(status: StatusCode, detail: impl Into<Option<String>>) -> Self {
+        Self::new(status, Self::slug_for(status), detail)
+    }
+}
+
+/// Every error an operation can answer with.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is malformed or fails validation.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid or expired credentials.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// The resource does not exist, or belongs to someone else.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The request conflicts with the current state (a duplicate, a full session).
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The request is well-formed but its values are not acceptable.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Too many requests; retry after the given number of seconds.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(
+        Json<Problem>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
+    /// An unexpected error; the cause is logged with the request id.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// A dependency (MongoDB, Redis, S3) is unavailable; retry later.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+impl ApiError {
+    /// 400 with field-level errors.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let mut problem = Problem::new(
+            StatusCode::BAD_REQUEST,
+            "validation-error",
+            Some("The request has invalid fields.".to_owned()),
+        );
+        problem.errors = Some(errors);
+        Self::BadRequest(Json(problem))
+    }
+
+    /// 400 with one field error.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(field, message)])
+    }
+
+    /// 401.
+    pub fn unauthorized(detail: &str) -> Self {
+        Self::Unauthorized(Json(Problem::from_status(
+            StatusCode::UNAUTHORIZED,
+            detail.to_owned(),
+        )))
+    }
+
+    /// 404 for `what` (never says whether it exists for someone else).
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(Json(Problem::from_status(
+            StatusCode::NOT_FOUND,
+            format!("{what} not found"),
+        )))
+    }
+
+    /// 409 of type `/problems/{slug}`.
+    pub fn conflict(slug: &str, detail: impl Into<String>) -> Self {
+        Self::Conflict(Json(Problem::new(
+            StatusCode::CONFLICT,
+            slug,
+            Some(detail.into()),
+        )))
+    }
+
+    /// 429, retry after `retry_after` seconds.
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        Self::TooManyRequests(
+            Json(Problem::from_status(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Rate limit exceeded; retry in {retry_after} s."),
+            )),
+            retry_after,
+        )
+    }
+
+    /// 503 naming the unavailable dependency.
+    pub fn unavailable(dependency: &str) -> Self {
+        Self::Unavailable(Json(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "dependency-unavailable",
+            Some(format!("{dependency} is unavailable; retry later.")),
+        )))
+    }
+
+    /// 500; logs `cause` with its chain, tells the client nothing about it.
+    pub fn internal(cause: &anyhow::Error) -> Self {
+        tracing::error!(error = format!("{cause:#}"), "internal error");
+        Self::Internal(Json(Problem::from_status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "An unexpected error occurred; it has been logged with the request id.".to_owned(),
+        )))
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::internal(&err)
+    }
+}
+
+impl From<mongodb::error::Error> for ApiError {
+    fn from(err: mongodb::error::Error) -> Self {
+        use mongodb::error::ErrorKind;
+        match *err.kind {
+            ErrorKind::ServerSelection { .. } | ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. } => {
+                tracing::warn!(error = %err, "MongoDB unavailable");
+                Self::unavailable("the database")
+            }
+            _ => Self::internal(&anyhow::Error::new(err)),
+        }
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(err: redis::RedisError) -> Self {
+        if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() || err.is_timeout() {
+            tracing::warn!(error = %err, "Redis unavailable");
+            Self::unavailable("the queue store")
+        } else {
+            Self::internal(&anyhow::Error::new(err))
+        }
+    }
+}
+
+/// The result type of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

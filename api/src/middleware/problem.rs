@@ -1,0 +1,90 @@
+//! Turns every error that reaches the top — unknown route, wrong method, a body that does
+//! not parse, a panic — into an `application/problem+json` response.
+
+use poem::{
+    Endpoint, IntoResponse, Middleware, Request, Response, Result,
+    http::{StatusCode, header},
+};
+use poem_openapi::payload::Json;
+
+use crate::error::{PROBLEM_JSON, Problem};
+
+fn is_problem(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON))
+}
+
+/// Renders `problem` with the problem+json media type.
+pub fn problem_response(problem: Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = Json(problem).into_response();
+    resp.set_status(status);
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(PROBLEM_JSON));
+    resp
+}
+
+/// A human-readable detail for an error raised outside our handlers.
+fn detail_for(status: StatusCode, message: String) -> Option<String> {
+    match status {
+        StatusCode::NOT_FOUND => Some("No resource exists at this path.".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            Some("This method is not allowed on this path.".to_owned())
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => Some("The request body is larger than 1 MiB.".to_owned()),
+        // Parse errors say which field or value was wrong: useful, and free of internals.
+        s if s.is_client_error() => Some(message),
+        _ => None,
+    }
+}
+
+/// The middleware; see the module docs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProblemJson;
+
+impl<E: Endpoint> Middleware<E> for ProblemJson {
+    type Output = ProblemJsonEndpoint<E>;
+    fn transform(&self, inner: E) -> Self::Output {
+        ProblemJsonEndpoint { inner }
+    }
+}
+
+/// See [`ProblemJson`].
+#[derive(Debug)]
+pub struct ProblemJsonEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for ProblemJsonEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let resp = match self.inner.call(req).await {
+            Ok(output) => output.into_response(),
+            Err(err) => {
+                let status = err.status();
+                let message = err.to_string();
+                let data = err.data::<poem_openapi::OperationId>().copied();
+                let resp = err.into_response();
+                if is_problem(&resp) {
+                    resp
+                } else {
+                    if status.is_server_error() {
+                        tracing::error!(error = %message, "unhandled server error");
+                    }
+                    let mut resp = problem_response(Problem::from_status(
+                        status,
+                        detail_for(status, message),
+                    ));
+                    if let Some(op) = data {
+                        resp.set_data(op);
+                    }
+                    resp
+                }
+            }
+        };
+        Ok(resp)
+    }
+}

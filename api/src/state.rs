@@ -1,0 +1,46 @@
+//! What every request handler can reach.
+
+use std::sync::Arc;
+
+use common::{health::Dependencies, kv::Kv, storage::Storage};
+use mongodb::Database;
+
+use crate::config::ApiConfig;
+
+/// Shared handles, cheap to clone (everything inside is reference-counted).
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The configuration the process started with.
+    pub config: Arc<ApiConfig>,
+    /// MongoDB database.
+    pub db: Database,
+    /// Redis.
+    pub kv: Kv,
+    /// Object storage.
+    pub storage: Storage,
+}
+
+impl AppState {
+    /// Connects to every dependency (MongoDB lazily; Redis must answer).
+    pub async fn connect(config: ApiConfig) -> anyhow::Result<Self> {
+        let db = common::db::connect(&config.common.mongo).await?;
+        let kv = Kv::connect(&config.common.redis).await?;
+        let storage = Storage::new(&config.common.s3);
+        Ok(Self {
+            config: Arc::new(config),
+            db,
+            kv,
+            storage,
+        })
+    }
+
+    /// The dependencies the readiness check probes.
+    pub fn dependencies(&self) -> Dependencies {
+        Dependencies {
+            mongo: self.db.clone(),
+            kv: self.kv.clone(),
+            storage: self.storage.clone(),
+            timeout: self.config.common.health_check_timeout,
+        }
+    }
+}

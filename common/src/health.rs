@@ -1,0 +1,77 @@
+//! Readiness: can this process reach every service it depends on right now?
+
+use std::{future::Future, time::Duration};
+
+use serde::Serialize;
+
+use crate::{db, kv::Kv, storage::Storage};
+
+/// The services a process depends on.
+#[derive(Debug, Clone)]
+pub struct Dependencies {
+    /// MongoDB database.
+    pub mongo: mongodb::Database,
+    /// Redis.
+    pub kv: Kv,
+    /// Object storage.
+    pub storage: Storage,
+    /// How long each probe may take.
+    pub timeout: Duration,
+}
+
+/// The outcome of probing one dependency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// `mongodb`, `redis` or `s3`.
+    pub name: &'static str,
+    /// Whether it answered in time.
+    pub ok: bool,
+    /// Time taken, in milliseconds.
+    pub latency_ms: u64,
+    /// A short reason when it did not answer (safe to show: no addresses or secrets).
+    pub error: Option<String>,
+}
+
+async fn probe<F, E>(name: &'static str, timeout: Duration, fut: F) -> Check
+where
+    F: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(timeout, fut).await;
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let error = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => {
+            tracing::warn!(dependency = name, error = %e, "readiness probe failed");
+            Some("unreachable".to_owned())
+        }
+        Err(_) => {
+            tracing::warn!(dependency = name, "readiness probe timed out");
+            Some("timed out".to_owned())
+        }
+    };
+    metrics::gauge!("dependency_up", "dependency" => name).set(if error.is_none() {
+        1.0
+    } else {
+        0.0
+    });
+    Check {
+        name,
+        ok: error.is_none(),
+        latency_ms,
+        error,
+    }
+}
+
+impl Dependencies {
+    /// Probes every dependency concurrently.
+    pub async fn check(&self) -> Vec<Check> {
+        let (mongo, redis, s3) = tokio::join!(
+            probe("mongodb", self.timeout, db::ping(&self.mongo)),
+            probe("redis", self.timeout, self.kv.ping()),
+            probe("s3", self.timeout, self.storage.ping()),
+        );
+        vec![mongo, redis, s3]
+    }
+}

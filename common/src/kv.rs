@@ -1,0 +1,62 @@
+//! Redis connection (queues, rate limits, one-time codes, caches, event streams).
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use secrecy::ExposeSecret;
+
+use crate::config::RedisConfig;
+
+/// A Redis connection that reconnects by itself, with the deployment's key prefix.
+#[derive(Clone)]
+pub struct Kv {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for Kv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kv").field("prefix", &self.prefix).finish()
+    }
+}
+
+impl Kv {
+    /// Connects to Redis; fails when the server cannot be reached now.
+    pub async fn connect(config: &RedisConfig) -> anyhow::Result<Self> {
+        let client = redis::Client::open(config.url.expose_secret())
+            .map_err(|e| anyhow::anyhow!("REDIS_URL is invalid: {e}"))?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client, manager_config)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {e}"))?;
+        Ok(Self {
+            conn,
+            prefix: config.key_prefix.clone(),
+        })
+    }
+
+    /// A handle for commands (cheap to clone).
+    pub fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// `name` under this deployment's prefix.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// The deployment's key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// One round trip to the server.
+    pub async fn ping(&self) -> redis::RedisResult<()> {
+        let mut conn = self.conn();
+        redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop)
+    }
+}

@@ -1,0 +1,85 @@
+//! S3-compatible object storage: where exports live, and how clients download them.
+
+use std::time::Duration;
+
+use aws_sdk_s3::{
+    Client,
+    config::{
+        BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig,
+    },
+};
+use secrecy::ExposeSecret;
+
+use crate::config::S3Config;
+
+/// Clients for the export bucket: one for the services' own calls, one that signs URLs
+/// with the host clients reach (they differ behind a proxy or in containers).
+#[derive(Debug, Clone)]
+pub struct Storage {
+    client: Client,
+    presigner: Client,
+    bucket: String,
+}
+
+fn build_client(config: &S3Config, endpoint: Option<&str>) -> Client {
+    let credentials = Credentials::new(
+        config.access_key_id.clone(),
+        config.secret_access_key.expose_secret().to_owned(),
+        None,
+        None,
+        "config",
+    );
+    let mut builder = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(config.region.clone()))
+        .credentials_provider(credentials)
+        .force_path_style(config.force_path_style)
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .build(),
+        );
+    if let Some(endpoint) = endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    Client::from_conf(builder.build())
+}
+
+impl Storage {
+    /// Builds the clients (no network traffic).
+    pub fn new(config: &S3Config) -> Self {
+        Self {
+            client: build_client(config, config.endpoint.as_deref()),
+            presigner: build_client(config, config.public_endpoint.as_deref()),
+            bucket: config.bucket.clone(),
+        }
+    }
+
+    /// The client for the services' own calls.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The client whose endpoint goes into presigned URLs.
+    pub fn presigner(&self) -> &Client {
+        &self.presigner
+    }
+
+    /// The export bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Checks that the bucket exists and the credentials are accepted.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every check on a fresh machine or a warm one: installs what is missing, starts the
+# local stack on free ports in a temporary directory, then formatting, lints and every test.
+# Stops everything it started, even on failure; the exit code is the verdict.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+STACK_DIR="$(mktemp -d -t interview-prep-test.XXXXXX)"
+cleanup() {
+  local code=$?
+  scripts/stack.sh stop "$STACK_DIR" || true
+  rm -rf "$STACK_DIR"
+  exit "$code"
+}
+trap cleanup EXIT INT TERM
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing what is missing"
+scripts/stack.sh install
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --all-targets --workspace --locked -- -D warnings
+
+step "building binaries"
+cargo build --workspace --bins --locked
+
+step "starting the local stack"
+scripts/stack.sh start "$STACK_DIR"
+set -a
+# shellcheck disable=SC1091
+source "$STACK_DIR/stack.env"
+set +a
+
+step "cargo test"
+cargo test --workspace --locked "$@"

@@ -1,0 +1,46 @@
+use std::path::PathBuf;
+
+use crate::support::TestApp;
+
+fn snapshot_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json")
+}
+
+/// The committed document must equal what the code serves; regenerate it with
+/// `scripts/update-openapi.sh` after changing an operation.
+#[tokio::test]
+async fn committed_openapi_document_matches_the_served_one() {
+    let app = TestApp::spawn().await;
+    let served = app.get("/openapi.json").await.text().await.unwrap();
+    assert_eq!(served, api::openapi_json(), "served document differs from the code's");
+    let path = snapshot_path();
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == served,
+        "docs/openapi.json is out of date with the code. Refresh it with:\n\n    scripts/update-openapi.sh\n"
+    );
+}
+
+#[test]
+fn every_operation_has_an_id_a_tag_and_documented_errors() {
+    let doc: serde_json::Value = serde_json::from_str(&api::openapi_json()).unwrap();
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(ids.insert(id.to_owned()), "duplicate operationId {id}");
+            assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{id} has no tag");
+            let responses = op["responses"].as_object().unwrap();
+            assert!(
+                responses.keys().any(|code| code.starts_with('2')),
+                "{id} documents no success response"
+            );
+            if path.starts_with("/api/") {
+                assert!(
+                    responses.keys().any(|code| code.starts_with('4')),
+                    "{id} documents no error response"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The worker's configuration, read from environment variables (see `.env.example`).
+
+use std::time::Duration;
+
+use common::config::{CommonConfig, ConfigError, Env};
+use secrecy::SecretString;
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text (local test servers only).
+    None,
+    /// STARTTLS upgrade (port 587).
+    StartTls,
+    /// Implicit TLS (port 465).
+    Tls,
+}
+
+impl std::str::FromStr for SmtpTls {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Self::None),
+            "starttls" => Ok(Self::StartTls),
+            "tls" => Ok(Self::Tls),
+            other => Err(format!("expected none, starttls or tls, got {other:?}")),
+        }
+    }
+}
+
+/// SMTP settings for outgoing mail.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// Server host name.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Transport security.
+    pub tls: SmtpTls,
+    /// Login, if the server needs one.
+    pub username: Option<String>,
+    /// Password for `username`.
+    pub password: Option<SecretString>,
+    /// `From:` header, as `Name <address>`.
+    pub from: String,
+}
+
+/// Everything the worker process needs to run.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Settings shared with the api.
+    pub common: CommonConfig,
+    /// Address of the health/metrics server.
+    pub health_host: String,
+    /// Port of the health/metrics server.
+    pub health_port: u16,
+    /// This process' name in worker registrations (unique per process).
+    pub instance_id: String,
+    /// Concurrent email jobs per process.
+    pub email_concurrency: usize,
+    /// Outgoing mail.
+    pub smtp: SmtpConfig,
+    /// How long running jobs may take to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+}
+
+impl WorkerConfig {
+    /// Reads the configuration, naming any missing or invalid variable.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let instance = env
+            .optional("INSTANCE_ID")
+            .or_else(|| env.optional("RENDER_INSTANCE_ID"))
+            .unwrap_or_else(|| "w".to_owned());
+        Ok(Self {
+            common: CommonConfig::from_env(env)?,
+            health_host: env
+                .optional("WORKER_HEALTH_HOST")
+                .unwrap_or_else(|| "0.0.0.0".to_owned()),
+            health_port: env.parse_or("WORKER_HEALTH_PORT", 8081)?,
+            // Names must be unique per process, also across restarts of the same instance.
+            instance_id: format!("{instance}-{}", ulid::Ulid::generate()),
+            email_concurrency: env.parse_or("EMAIL_CONCURRENCY", 4)?,
+            smtp: SmtpConfig {
+                host: env.optional("SMTP_HOST").unwrap_or_else(|| "localhost".to_owned()),
+                port: env.parse_or("SMTP_PORT", 587)?,
+                tls: env.parse_or("SMTP_TLS", SmtpTls::StartTls)?,
+                username: env.optional("SMTP_USERNAME"),
+                password: env.optional_secret("SMTP_PASSWORD"),
+                from: env
+                    .optional("EMAIL_FROM")
+                    .unwrap_or_else(|| "Interview Prep <no-reply@interview-prep.local>".to_owned()),
+            },
+            shutdown_timeout: env.seconds_or("SHUTDOWN_TIMEOUT_SECS", 25)?,
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! What every job handler gets.
+
+use common::{kv::Kv, storage::Storage};
+use mongodb::Database;
+
+use crate::mail::Mailer;
+
+/// Shared handles for job handlers (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    /// MongoDB database.
+    pub db: Database,
+    /// Redis.
+    pub kv: Kv,
+    /// Object storage.
+    pub storage: Storage,
+    /// Outgoing mail.
+    pub mailer: Mailer,
+}

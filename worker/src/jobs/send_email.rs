@@ -1,0 +1,49 @@
+//! The `email` queue: renders and sends transactional mail.
+
+use apalis::prelude::{AbortError, BoxDynError, Data};
+use common::{jobs::EmailJob, otp};
+
+use crate::{
+    context::JobContext,
+    mail::{Email, escape_html},
+};
+
+/// Handles one email job. A bad payload is permanent; SMTP and Redis failures are retried.
+pub async fn handle(job: EmailJob, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    match job {
+        EmailJob::PasswordResetCode { email, fullname } => {
+            let code = otp::issue(&ctx.kv, &email).await?;
+            let message = password_reset(&email, &fullname, &code);
+            match ctx.mailer.send(message).await {
+                Ok(()) => {
+                    metrics::counter!("emails_sent_total", "kind" => "password_reset").increment(1);
+                    tracing::info!("password reset code sent");
+                    Ok(())
+                }
+                Err(e) if e.is_permanent() => Err(AbortError::new(e).into()),
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+/// The password-reset message (both parts); `fullname` is escaped in the HTML part.
+pub fn password_reset(to: &str, fullname: &str, code: &str) -> Email {
+    let minutes = otp::CODE_TTL_SECS / 60;
+    let text = format!(
+        "Hello {fullname},\n\nYour password reset code is {code}.\nIt is valid for {minutes} minutes \
+         and can be used once.\n\nIf you did not ask to reset your password, ignore this message.\n"
+    );
+    let html = format!(
+        "<p>Hello {name},</p><p>Your password reset code is <strong>{code}</strong>.<br>It is valid \
+         for {minutes} minutes and can be used once.</p><p>If you did not ask to reset your password, \
+         ignore this message.</p>",
+        name = escape_html(fullname),
+    );
+    Email {
+        to: to.to_owned(),
+        subject: format!("Your password reset code: {code}"),
+        text,
+        html,
+    }
+}

@@ -1,0 +1,72 @@
+//! The background worker: consumes the job queues and serves health and metrics.
+//!
+//! `main.rs` only loads the config and calls [`run`]; tests run the same code in-process or
+//! as a child process.
+
+pub mod config;
+pub mod context;
+pub mod health;
+pub mod jobs;
+pub mod mail;
+
+use std::future::Future;
+
+use anyhow::Context;
+use common::{health::Dependencies, kv::Kv, storage::Storage};
+use poem::{Server, listener::TcpAcceptor};
+
+use crate::{config::WorkerConfig, context::JobContext, mail::Mailer};
+
+/// Runs every queue consumer and the health server until `shutdown` resolves, then lets
+/// running jobs finish (up to the configured timeout) and exits.
+pub async fn run(
+    health_listener: tokio::net::TcpListener,
+    config: WorkerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let db = common::db::connect(&config.common.mongo).await?;
+    let kv = Kv::connect(&config.common.redis).await?;
+    let storage = Storage::new(&config.common.s3);
+    common::db::ensure_indexes(&db).await.context("creating indexes")?;
+    let _ = common::telemetry::metrics();
+    let deps = Dependencies {
+        mongo: db.clone(),
+        kv: kv.clone(),
+        storage: storage.clone(),
+        timeout: config.common.health_check_timeout,
+    };
+    let ctx = JobContext {
+        db,
+        kv,
+        storage,
+        mailer: Mailer::new(&config.smtp)?,
+    };
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    let wait_stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    };
+
+    let acceptor = TcpAcceptor::from_tokio(health_listener)?;
+    let health = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+        health::app(deps),
+        wait_stop(stop_rx.clone()),
+        Some(std::time::Duration::from_secs(2)),
+    );
+    let monitor = jobs::monitor(&config, ctx).run_with_signal({
+        let rx = stop_rx.clone();
+        async move {
+            wait_stop(rx).await;
+            Ok(())
+        }
+    });
+    tracing::info!(instance = %config.instance_id, "worker started");
+    let (_, health, monitor) = tokio::join!(signal, health, monitor);
+    health.context("health server")?;
+    monitor.context("job monitor")?;
+    Ok(())
+}
