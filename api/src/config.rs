@@ -2,7 +2,38 @@
 
 use std::time::Duration;
 
-use common::config::{CommonConfig, ConfigError, Env};
+use common::{
+    config::{CommonConfig, ConfigError, Env},
+    ratelimit::Policy,
+};
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+
+/// Access and refresh token settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// HMAC key for access tokens (HS256), at least 32 bytes.
+    pub jwt_secret: SecretString,
+    /// `iss` claim.
+    pub issuer: String,
+    /// `aud` claim.
+    pub audience: String,
+    /// Access token lifetime (at most 15 minutes).
+    pub access_ttl: Duration,
+    /// Refresh token lifetime.
+    pub refresh_ttl: Duration,
+}
+
+/// Rate-limit policies.
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    /// Credential endpoints (register, login, password reset), per IP and per email.
+    pub auth: Policy,
+    /// Everything else, per user (per IP when unauthenticated).
+    pub default: Policy,
+    /// Proxies whose `X-Forwarded-For` is believed (Render's load balancer).
+    pub trusted_proxies: Vec<IpNet>,
+}
 
 /// Everything the api process needs to run.
 #[derive(Debug, Clone)]
@@ -15,6 +46,10 @@ pub struct ApiConfig {
     pub port: u16,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// Tokens.
+    pub auth: AuthConfig,
+    /// Rate limits.
+    pub rate_limit: RateLimitConfig,
 }
 
 impl ApiConfig {
@@ -25,6 +60,52 @@ impl ApiConfig {
             host: env.optional("HOST").unwrap_or_else(|| "0.0.0.0".to_owned()),
             port: env.parse_or("PORT", 8080)?,
             shutdown_timeout: env.seconds_or("SHUTDOWN_TIMEOUT_SECS", 25)?,
+            auth: auth_config(env)?,
+            rate_limit: RateLimitConfig {
+                auth: env.parse_or("RATE_LIMIT_AUTH", "10/900".parse().expect("valid"))?,
+                default: env.parse_or("RATE_LIMIT_DEFAULT", "300/60".parse().expect("valid"))?,
+                trusted_proxies: env
+                    .list("TRUSTED_PROXIES")
+                    .iter()
+                    .map(|cidr| {
+                        cidr.parse::<IpNet>()
+                            .or_else(|_| cidr.parse::<std::net::IpAddr>().map(IpNet::from))
+                            .map_err(|e| {
+                                ConfigError::invalid("TRUSTED_PROXIES", format!("{cidr}: {e}"))
+                            })
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
         })
     }
+}
+
+fn auth_config(env: &Env) -> Result<AuthConfig, ConfigError> {
+    let jwt_secret = env.secret("JWT_SECRET")?;
+    if jwt_secret.expose_secret().len() < 32 {
+        return Err(ConfigError::invalid(
+            "JWT_SECRET",
+            "must be at least 32 bytes",
+        ));
+    }
+    let access_ttl = env.seconds_or("ACCESS_TOKEN_TTL_SECS", 900)?;
+    if access_ttl.is_zero() || access_ttl > Duration::from_secs(900) {
+        return Err(ConfigError::invalid(
+            "ACCESS_TOKEN_TTL_SECS",
+            "must be between 1 and 900 seconds",
+        ));
+    }
+    Ok(AuthConfig {
+        jwt_secret,
+        issuer: env
+            .optional("JWT_ISSUER")
+            .unwrap_or_else(|| "interview-prep".to_owned()),
+        audience: env
+            .optional("JWT_AUDIENCE")
+            .unwrap_or_else(|| "interview-prep-clients".to_owned()),
+        access_ttl,
+        refresh_ttl: Duration::from_secs(
+            env.parse_or::<u64>("REFRESH_TOKEN_TTL_DAYS", 30)? * 86_400,
+        ),
+    })
 }

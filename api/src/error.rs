@@ -201,7 +201,9 @@ impl From<mongodb::error::Error> for ApiError {
     fn from(err: mongodb::error::Error) -> Self {
         use mongodb::error::ErrorKind;
         match *err.kind {
-            ErrorKind::ServerSelection { .. } | ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. } => {
+            ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. } => {
                 tracing::warn!(error = %err, "MongoDB unavailable");
                 Self::unavailable("the database")
             }
@@ -212,7 +214,11 @@ impl From<mongodb::error::Error> for ApiError {
 
 impl From<redis::RedisError> for ApiError {
     fn from(err: redis::RedisError) -> Self {
-        if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() || err.is_timeout() {
+        if err.is_io_error()
+            || err.is_connection_dropped()
+            || err.is_connection_refusal()
+            || err.is_timeout()
+        {
             tracing::warn!(error = %err, "Redis unavailable");
             Self::unavailable("the queue store")
         } else {

@@ -2,6 +2,7 @@
 //!
 //! `main.rs` only loads the config and calls [`run`]; tests start the same app in-process.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod middleware;
@@ -19,7 +20,9 @@ use poem::{
 
 use crate::{
     config::ApiConfig,
-    middleware::{body_limit::BodyLimit, observe::Observe, problem::ProblemJson},
+    middleware::{
+        body_limit::BodyLimit, observe::Observe, problem::ProblemJson, rate_limit::RateLimit,
+    },
     state::AppState,
 };
 
@@ -51,10 +54,11 @@ pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
         .with(BodyLimit::new(MAX_BODY_BYTES))
         .with(CatchPanic::new())
         .with(ProblemJson)
-        .with(
-            SetHeader::new()
-                .overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-        )
+        .with(RateLimit)
+        .with(SetHeader::new().overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .with(Observe)
         .data(state)
         .into_endpoint()
@@ -78,4 +82,3 @@ pub async fn run(
         .await?;
     Ok(())
 }
-

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use common::{health::Dependencies, kv::Kv, storage::Storage};
 use mongodb::Database;
 
-use crate::config::ApiConfig;
+use crate::{auth::jwt::JwtKeys, config::ApiConfig};
 
 /// Shared handles, cheap to clone (everything inside is reference-counted).
 #[derive(Debug, Clone)]
@@ -18,6 +18,8 @@ pub struct AppState {
     pub kv: Kv,
     /// Object storage.
     pub storage: Storage,
+    /// Access-token keys.
+    pub jwt: JwtKeys,
 }
 
 impl AppState {
@@ -26,7 +28,9 @@ impl AppState {
         let db = common::db::connect(&config.common.mongo).await?;
         let kv = Kv::connect(&config.common.redis).await?;
         let storage = Storage::new(&config.common.s3);
+        let jwt = JwtKeys::new(&config.auth);
         Ok(Self {
+            jwt,
             config: Arc::new(config),
             db,
             kv,

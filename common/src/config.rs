@@ -34,9 +34,11 @@ impl ConfigError {
     }
 }
 
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// A source of variables: the process environment, or a map in tests.
 pub struct Env {
-    lookup: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    lookup: Lookup,
 }
 
 impl std::fmt::Debug for Env {
@@ -253,7 +255,10 @@ mod tests {
     }
 
     const BASE: &[(&str, &str)] = &[
-        ("MONGODB_URI", "mongodb://127.0.0.1:1/?directConnection=true"),
+        (
+            "MONGODB_URI",
+            "mongodb://127.0.0.1:1/?directConnection=true",
+        ),
         ("REDIS_URL", "redis://:hunter2@127.0.0.1:2"),
         ("S3_BUCKET", "b"),
         ("S3_ACCESS_KEY_ID", "ak"),

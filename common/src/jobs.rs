@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use apalis::prelude::{TaskSink, TaskSinkError};
 use apalis_redis::{Config, RedisStorage};
 use serde::{Deserialize, Serialize};
 
@@ -46,4 +47,30 @@ pub enum EmailJob {
         /// The account holder's name, for the greeting.
         fullname: String,
     },
+}
+
+/// Why a job could not be enqueued.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// Redis did not take it (down, timed out): retry later.
+    #[error("the queue store is unavailable: {0}")]
+    Unavailable(String),
+    /// The payload could not be encoded (a bug).
+    #[error("the job could not be encoded: {0}")]
+    Encode(String),
+}
+
+impl<E: std::fmt::Display> From<TaskSinkError<E>> for EnqueueError {
+    fn from(err: TaskSinkError<E>) -> Self {
+        match err {
+            TaskSinkError::PushError(e) => Self::Unavailable(e.to_string()),
+            other => Self::Encode(other.to_string()),
+        }
+    }
+}
+
+/// Puts an email job on the `email` queue.
+pub async fn enqueue_email(kv: &Kv, job: EmailJob) -> Result<(), EnqueueError> {
+    storage::<EmailJob>(kv, queues::EMAIL).push(job).await?;
+    Ok(())
 }

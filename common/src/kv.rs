@@ -57,6 +57,9 @@ impl Kv {
     /// One round trip to the server.
     pub async fn ping(&self) -> redis::RedisResult<()> {
         let mut conn = self.conn();
-        redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop)
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
     }
 }

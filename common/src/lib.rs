@@ -3,10 +3,12 @@
 
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod health;
 pub mod jobs;
 pub mod kv;
 pub mod otp;
+pub mod ratelimit;
 pub mod shutdown;
 pub mod storage;
 pub mod telemetry;

@@ -4,7 +4,7 @@
 //! as a salted SHA-256. Every check — from any endpoint — goes through one Lua script that
 //! compares, counts a wrong guess and burns the code after the fifth, atomically.
 
-use rand::{Rng, RngCore, rngs::OsRng, TryRngCore};
+use rand::{Rng, RngCore, TryRngCore, rngs::OsRng};
 use redis::Script;
 use sha2::{Digest, Sha256};
 
@@ -62,7 +62,10 @@ pub async fn issue(kv: &Kv, email: &str) -> redis::RedisResult<String> {
     redis::pipe()
         .atomic()
         .del(&key)
-        .hset_multiple(&key, &[("salt", salt.as_str()), ("hash", &hash_code(&salt, &code))])
+        .hset_multiple(
+            &key,
+            &[("salt", salt.as_str()), ("hash", &hash_code(&salt, &code))],
+        )
         .hset(&key, "wrong", 0)
         .expire(&key, CODE_TTL_SECS as i64)
         .query_async::<()>(&mut kv.conn())
@@ -72,11 +75,20 @@ pub async fn issue(kv: &Kv, email: &str) -> redis::RedisResult<String> {
 
 /// Checks `code` for `email`. A wrong code counts one guess; the fifth wrong guess burns
 /// the code. With `consume`, a valid code is deleted (it cannot be used twice).
-pub async fn check(kv: &Kv, email: &str, code: &str, consume: bool) -> redis::RedisResult<CodeCheck> {
+pub async fn check(
+    kv: &Kv,
+    email: &str,
+    code: &str,
+    consume: bool,
+) -> redis::RedisResult<CodeCheck> {
     let key = email_key(kv, "code", email);
     // The salt is needed to hash the guess; read it first, then compare-and-count in one
     // script that also verifies the salt did not change in between.
-    let salt: Option<String> = redis::cmd("HGET").arg(&key).arg("salt").query_async(&mut kv.conn()).await?;
+    let salt: Option<String> = redis::cmd("HGET")
+        .arg(&key)
+        .arg("salt")
+        .query_async(&mut kv.conn())
+        .await?;
     let Some(salt) = salt else {
         return Ok(CodeCheck::Missing);
     };

@@ -4,9 +4,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::{
     Client,
-    config::{
-        BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig,
-    },
+    config::{BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig},
 };
 use secrecy::ExposeSecret;
 

@@ -81,7 +81,9 @@ impl WorkerConfig {
             instance_id: format!("{instance}-{}", ulid::Ulid::generate()),
             email_concurrency: env.parse_or("EMAIL_CONCURRENCY", 4)?,
             smtp: SmtpConfig {
-                host: env.optional("SMTP_HOST").unwrap_or_else(|| "localhost".to_owned()),
+                host: env
+                    .optional("SMTP_HOST")
+                    .unwrap_or_else(|| "localhost".to_owned()),
                 port: env.parse_or("SMTP_PORT", 587)?,
                 tls: env.parse_or("SMTP_TLS", SmtpTls::StartTls)?,
                 username: env.optional("SMTP_USERNAME"),

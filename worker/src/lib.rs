@@ -27,7 +27,9 @@ pub async fn run(
     let db = common::db::connect(&config.common.mongo).await?;
     let kv = Kv::connect(&config.common.redis).await?;
     let storage = Storage::new(&config.common.s3);
-    common::db::ensure_indexes(&db).await.context("creating indexes")?;
+    common::db::ensure_indexes(&db)
+        .await
+        .context("creating indexes")?;
     let _ = common::telemetry::metrics();
     let deps = Dependencies {
         mongo: db.clone(),

@@ -55,7 +55,9 @@ pub struct Mailer {
 
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mailer").field("from", &self.from.to_string()).finish()
+        f.debug_struct("Mailer")
+            .field("from", &self.from.to_string())
+            .finish()
     }
 }
 
@@ -64,7 +66,9 @@ impl Mailer {
     pub fn new(config: &SmtpConfig) -> anyhow::Result<Self> {
         let mut builder = match config.tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
-            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?,
+            SmtpTls::StartTls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?
+            }
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)?,
         }
         .port(config.port)
@@ -90,7 +94,9 @@ impl Mailer {
         let to: Mailbox = email
             .to
             .parse()
-            .map_err(|e: lettre::address::AddressError| MailError::InvalidRecipient(e.to_string()))?;
+            .map_err(|e: lettre::address::AddressError| {
+                MailError::InvalidRecipient(e.to_string())
+            })?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)

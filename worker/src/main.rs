@@ -5,7 +5,8 @@ use common::config::Env;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = worker::config::WorkerConfig::from_env(&Env::process()).context("configuration")?;
+    let config =
+        worker::config::WorkerConfig::from_env(&Env::process()).context("configuration")?;
     common::telemetry::init_logging(config.common.log_format);
     let addr = format!("{}:{}", config.health_host, config.health_port);
     let listener = tokio::net::TcpListener::bind(&addr)

@@ -1,11 +1,7 @@
 //! Rejects request bodies over the limit with 413, whether or not they declare a length.
 
-use poem::{
-    Body, Endpoint, Middleware, Request, Result,
-    error::SizedLimitError,
-    http::header,
-};
 use futures::StreamExt;
+use poem::{Body, Endpoint, Middleware, Request, Result, error::SizedLimitError, http::header};
 
 /// The middleware: at most `max` bytes of body.
 #[derive(Debug, Clone, Copy)]

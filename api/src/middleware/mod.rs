@@ -1,7 +1,8 @@
 //! HTTP middleware, applied in `crate::app` from the outside in:
-//! [`observe`] (request id, access log, metrics) → security headers → [`problem`]
-//! (every error as problem+json) → [`body_limit`] → routes.
+//! [`observe`] (request id, access log, metrics) → security headers → [`rate_limit`] →
+//! [`problem`] (every error as problem+json) → panics caught → [`body_limit`] → routes.
 
 pub mod body_limit;
 pub mod observe;
 pub mod problem;
+pub mod rate_limit;

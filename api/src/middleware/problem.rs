@@ -7,7 +7,34 @@ use poem::{
 };
 use poem_openapi::payload::Json;
 
-use crate::error::{PROBLEM_JSON, Problem};
+use crate::error::{FieldError, PROBLEM_JSON, Problem};
+
+/// Field errors recovered from a body parse error: poem-openapi names the field for
+/// unknown fields and failed validators (`field `x` verification failed. maxLength(5)`).
+pub fn field_errors(message: &str) -> Vec<FieldError> {
+    let named = |marker: &str| {
+        let start = message.find(marker)? + marker.len();
+        let end = message[start..].find('`')? + start;
+        Some(message[start..end].to_owned())
+    };
+    if let Some(field) = named("unknown field `") {
+        return vec![FieldError::new(field, "is not a known field")];
+    }
+    if let Some(field) = named("field `") {
+        let reason = message
+            .split("verification failed.")
+            .nth(1)
+            .map_or("is invalid", str::trim);
+        return vec![FieldError::new(
+            field,
+            format!("fails the constraint {reason}"),
+        )];
+    }
+    vec![FieldError::new(
+        "body",
+        message.trim_start_matches("parse request payload error: "),
+    )]
+}
 
 fn is_problem(resp: &Response) -> bool {
     resp.headers()
@@ -21,8 +48,10 @@ pub fn problem_response(problem: Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = Json(problem).into_response();
     resp.set_status(status);
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(PROBLEM_JSON));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(PROBLEM_JSON),
+    );
     resp
 }
 
@@ -66,6 +95,7 @@ impl<E: Endpoint> Endpoint for ProblemJsonEndpoint<E> {
             Err(err) => {
                 let status = err.status();
                 let message = err.to_string();
+                let payload_error = err.is::<poem_openapi::error::ParseRequestPayloadError>();
                 let data = err.data::<poem_openapi::OperationId>().copied();
                 let resp = err.into_response();
                 if is_problem(&resp) {
@@ -74,10 +104,17 @@ impl<E: Endpoint> Endpoint for ProblemJsonEndpoint<E> {
                     if status.is_server_error() {
                         tracing::error!(error = %message, "unhandled server error");
                     }
-                    let mut resp = problem_response(Problem::from_status(
-                        status,
-                        detail_for(status, message),
-                    ));
+                    let mut problem =
+                        Problem::from_status(status, detail_for(status, message.clone()));
+                    if payload_error {
+                        problem = Problem::new(
+                            status,
+                            "validation-error",
+                            Some("The request body is invalid.".to_owned()),
+                        );
+                        problem.errors = Some(field_errors(&message));
+                    }
+                    let mut resp = problem_response(problem);
                     if let Some(op) = data {
                         resp.set_data(op);
                     }
@@ -86,5 +123,25 @@ impl<E: Endpoint> Endpoint for ProblemJsonEndpoint<E> {
             }
         };
         Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_errors;
+
+    #[test]
+    fn names_the_field_of_parse_errors() {
+        let unknown = field_errors(
+            r#"parse request payload error: failed to parse "RegisterRequest": unknown field `admin`."#,
+        );
+        assert_eq!(unknown[0].field, "admin");
+        let short = field_errors(
+            r#"parse request payload error: failed to parse "RegisterRequest": field `password` verification failed. minLength(8)"#,
+        );
+        assert_eq!(short[0].field, "password");
+        assert!(short[0].message.contains("minLength(8)"));
+        let other = field_errors("parse request payload error: expected value at line 1 column 1");
+        assert_eq!(other[0].field, "body");
     }
 }

@@ -1,6 +1,9 @@
 //! MongoDB access: the connection and the repositories, one module per collection.
 
+pub mod accounts;
 mod indexes;
+pub mod tokens;
+pub mod users;
 
 use std::time::Duration;
 

@@ -10,7 +10,12 @@ async fn unknown_route_is_404_problem() {
 #[tokio::test]
 async fn wrong_method_is_405_problem() {
     let app = TestApp::spawn().await;
-    let resp = app.http.delete(app.url("/health/live")).send().await.unwrap();
+    let resp = app
+        .http
+        .delete(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
     assert_problem(resp, 405).await;
 }
 
@@ -85,9 +90,10 @@ async fn metrics_count_requests_by_route_template() {
         "{text}"
     );
     assert!(
-        text.lines().any(|l| l.starts_with("http_request_duration_seconds_bucket{")
-            && l.contains(r#"route="unmatched""#)
-            && l.contains(r#"status="404""#)),
+        text.lines()
+            .any(|l| l.starts_with("http_request_duration_seconds_bucket{")
+                && l.contains(r#"route="unmatched""#)
+                && l.contains(r#"status="404""#)),
         "{text}"
     );
 }
@@ -101,6 +107,9 @@ async fn docs_page_is_served_without_external_assets() {
     assert!(html.contains("swagger"), "not the docs page");
     // Works offline: no script or stylesheet from another host.
     for marker in ["src=\"http", "href=\"http", "src='http", "href='http"] {
-        assert!(!html.contains(marker), "docs page loads an external asset ({marker})");
+        assert!(
+            !html.contains(marker),
+            "docs page loads an external asset ({marker})"
+        );
     }
 }

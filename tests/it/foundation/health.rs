@@ -22,7 +22,13 @@ async fn ready_when_every_dependency_answers() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["mongodb", "redis", "s3"]);
-    assert!(body["checks"].as_array().unwrap().iter().all(|c| c["ok"] == true));
+    assert!(
+        body["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ok"] == true)
+    );
 }
 
 /// Stops one dependency of an api that owns private instances of all three: ready turns
@@ -46,7 +52,10 @@ async fn outage_and_recovery(kind: Kind, name: &str) {
 
     let body = assert_problem(app.get("/health/ready").await, 503).await;
     let detail = body["detail"].as_str().unwrap();
-    assert!(detail.contains(name), "detail {detail:?} does not name {name}");
+    assert!(
+        detail.contains(name),
+        "detail {detail:?} does not name {name}"
+    );
     let failing: Vec<&str> = body["checks"]
         .as_array()
         .unwrap()

@@ -12,7 +12,11 @@ fn snapshot_path() -> PathBuf {
 async fn committed_openapi_document_matches_the_served_one() {
     let app = TestApp::spawn().await;
     let served = app.get("/openapi.json").await.text().await.unwrap();
-    assert_eq!(served, api::openapi_json(), "served document differs from the code's");
+    assert_eq!(
+        served,
+        api::openapi_json(),
+        "served document differs from the code's"
+    );
     let path = snapshot_path();
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
@@ -27,9 +31,14 @@ fn every_operation_has_an_id_a_tag_and_documented_errors() {
     let mut ids = std::collections::HashSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
             assert!(ids.insert(id.to_owned()), "duplicate operationId {id}");
-            assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{id} has no tag");
+            assert!(
+                op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{id} has no tag"
+            );
             let responses = op["responses"].as_object().unwrap();
             assert!(
                 responses.keys().any(|code| code.starts_with('2')),

@@ -13,9 +13,17 @@ async fn workers_serve_health_and_metrics_and_stop_on_sigterm() {
     let mut second = Proc::start("worker", vars).await;
     let http = client();
     for worker in [&first, &second] {
-        let ready = http.get(format!("{}/health/ready", worker.base)).send().await.unwrap();
+        let ready = http
+            .get(format!("{}/health/ready", worker.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(ready.status(), 200);
-        let metrics = http.get(format!("{}/metrics", worker.base)).send().await.unwrap();
+        let metrics = http
+            .get(format!("{}/metrics", worker.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(metrics.status(), 200);
         assert!(metrics.text().await.unwrap().contains("dependency_up"));
     }

@@ -14,13 +14,18 @@ use tokio::{net::TcpListener, sync::oneshot};
 /// Reads a variable the stack script wrote, with a clear failure when tests run without it.
 pub fn stack_var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through scripts/test.sh, which starts the local stack")
+        panic!(
+            "{name} is not set: run the tests through scripts/test.sh, which starts the local stack"
+        )
     })
 }
 
 /// A unique suffix for per-test names.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}{}", ulid::Ulid::generate().to_string().to_lowercase())
+    format!(
+        "{prefix}{}",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    )
 }
 
 /// Variables for one isolated deployment: the stack's, a private database name and key
@@ -32,6 +37,13 @@ pub fn isolated_env(overrides: &[(&str, String)]) -> HashMap<String, String> {
     vars.insert("LOG_FORMAT".into(), "json".into());
     vars.insert("HEALTH_CHECK_TIMEOUT_MS".into(), "1500".into());
     vars.insert("MONGODB_SERVER_SELECTION_TIMEOUT_MS".into(), "1500".into());
+    vars.insert(
+        "JWT_SECRET".into(),
+        unique("test-jwt-secret-at-least-32-bytes-"),
+    );
+    // Generous limits so that flows are not throttled; rate-limit tests set their own.
+    vars.insert("RATE_LIMIT_AUTH".into(), "1000/900".into());
+    vars.insert("RATE_LIMIT_DEFAULT".into(), "10000/60".into());
     for (k, v) in overrides {
         vars.insert((*k).to_owned(), v.clone());
     }
@@ -99,6 +111,52 @@ impl TestApp {
         .expect("api became live");
     }
 
+    /// POST `path` with a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET `path` as the holder of `token`.
+    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Registers a fresh account; returns the register response body.
+    pub async fn register(&self) -> Account {
+        let email = format!("{}@example.com", unique("user-"));
+        let password = "correct horse battery".to_owned();
+        let resp = self
+            .post(
+                "/api/v1/auth/register",
+                &serde_json::json!({ "fullname": "Ada Lovelace", "email": email, "password": password }),
+            )
+            .await;
+        assert_eq!(resp.status(), 201, "register failed");
+        let body: Value = resp.json().await.expect("json");
+        Account {
+            email,
+            password,
+            access: body["access_token"].as_str().expect("access").to_owned(),
+            refresh: body["refresh_token"].as_str().expect("refresh").to_owned(),
+            id: body["user"]["id"].as_str().expect("id").to_owned(),
+        }
+    }
+
+    /// Starts an in-process worker on this app's deployment (same database and prefix).
+    pub async fn spawn_worker(&self) -> TestWorker {
+        TestWorker::spawn(self.vars.clone()).await
+    }
+
     /// A MongoDB handle on this app's database.
     pub async fn db(&self) -> mongodb::Database {
         let client = mongodb::Client::with_uri_str(&self.vars["MONGODB_URI"])
@@ -114,6 +172,113 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// A registered account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Email.
+    pub email: String,
+    /// Password.
+    pub password: String,
+    /// Access token.
+    pub access: String,
+    /// Refresh token.
+    pub refresh: String,
+    /// User id.
+    pub id: String,
+}
+
+/// A worker running in this test's runtime.
+#[derive(Debug)]
+pub struct TestWorker {
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestWorker {
+    /// Starts a worker with these variables.
+    pub async fn spawn(vars: HashMap<String, String>) -> Self {
+        let config = worker::config::WorkerConfig::from_env(&Env::from_map(vars))
+            .expect("worker config is complete");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = worker::run(listener, config, shutdown).await {
+                panic!("worker failed: {e:#}");
+            }
+        });
+        Self { stop: Some(stop) }
+    }
+}
+
+impl Drop for TestWorker {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Waits until the stack's SMTP server holds more than `after_count` emails to `to`;
+/// returns the newest one's subject and plain-text part.
+pub async fn newest_mail_to(to: &str, after_count: usize) -> (String, String) {
+    let base = stack_var("MAILTUTAN_URL");
+    let http = client();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let messages: Vec<Value> = http
+            .get(format!("{base}/api/messages"))
+            .send()
+            .await
+            .expect("mailtutan")
+            .json()
+            .await
+            .unwrap_or_default();
+        let mine: Vec<&Value> = messages
+            .iter()
+            .filter(|m| m["recipients"].to_string().contains(to))
+            .collect();
+        let newest = mine.iter().max_by_key(|m| m["id"].as_u64().unwrap_or(0));
+        if let Some(newest) = newest.filter(|_| mine.len() > after_count) {
+            let plain = http
+                .get(format!("{base}/api/messages/{}/plain", newest["id"]))
+                .send()
+                .await
+                .expect("plain part")
+                .text()
+                .await
+                .expect("text");
+            return (
+                newest["subject"].as_str().unwrap_or_default().to_owned(),
+                plain,
+            );
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no new email to {to} within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Number of emails the SMTP server holds for `to`.
+pub async fn mail_count(to: &str) -> usize {
+    let base = stack_var("MAILTUTAN_URL");
+    let messages: Vec<Value> = client()
+        .get(format!("{base}/api/messages"))
+        .send()
+        .await
+        .expect("mailtutan")
+        .json()
+        .await
+        .expect("json");
+    messages
+        .iter()
+        .filter(|m| m["recipients"].to_string().contains(to))
+        .count()
 }
 
 /// An HTTP client for tests.
@@ -162,7 +327,10 @@ pub async fn assert_problem(resp: reqwest::Response, status: u16) -> Value {
     );
     let body: Value = resp.json().await.expect("problem body is JSON");
     assert_eq!(body["status"], status, "{body}");
-    assert!(body["type"].is_string() && body["title"].is_string(), "{body}");
+    assert!(
+        body["type"].is_string() && body["title"].is_string(),
+        "{body}"
+    );
     body
 }
 

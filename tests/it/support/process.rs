@@ -29,7 +29,11 @@ impl Proc {
     /// Starts `name` (`api` or `worker`) with `vars` and waits until it is live.
     pub async fn start(name: &str, mut vars: HashMap<String, String>) -> Self {
         let port = free_port();
-        let port_var = if name == "api" { "PORT" } else { "WORKER_HEALTH_PORT" };
+        let port_var = if name == "api" {
+            "PORT"
+        } else {
+            "WORKER_HEALTH_PORT"
+        };
         vars.insert(port_var.into(), port.to_string());
         vars.insert("HOST".into(), "127.0.0.1".into());
         vars.insert("WORKER_HEALTH_HOST".into(), "127.0.0.1".into());
@@ -75,7 +79,10 @@ impl Proc {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(tokio::time::Instant::now() < deadline, "process did not exit within {limit:?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "process did not exit within {limit:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

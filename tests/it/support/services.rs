@@ -66,16 +66,37 @@ impl Service {
         match self.kind {
             Kind::Mongo => {
                 let mut c = Command::new(stack_var("SECANTUSD_BIN"));
-                c.args(["--host", "127.0.0.1", "--port", &port, "--cache-size", "64M"])
-                    .args(["--log-file-max", "16MB", "--log-level", "ERROR", "--storage-path"])
-                    .arg(dir.join("mongo"));
+                c.args([
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port,
+                    "--cache-size",
+                    "64M",
+                ])
+                .args([
+                    "--log-file-max",
+                    "16MB",
+                    "--log-level",
+                    "ERROR",
+                    "--storage-path",
+                ])
+                .arg(dir.join("mongo"));
                 c
             }
             Kind::Redis => {
                 let mut c = Command::new(stack_var("REDIS_SERVER_BIN"));
-                c.args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly"])
-                    .args(["yes", "--maxmemory-policy", "noeviction", "--dir"])
-                    .arg(dir);
+                c.args([
+                    "--port",
+                    &port,
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                ])
+                .args(["yes", "--maxmemory-policy", "noeviction", "--dir"])
+                .arg(dir);
                 c
             }
             Kind::S3 => {

@@ -2,7 +2,7 @@
 
 mod send_email;
 
-use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt, ParallelizeExt};
+use apalis::prelude::{Monitor, ParallelizeExt, WorkerBuilder, WorkerBuilderExt};
 use common::jobs::{self, EmailJob, queues};
 
 use crate::{config::WorkerConfig, context::JobContext};

@@ -1,0 +1,471 @@
+//! Accounts and tokens: register, login, refresh, logout, and password reset by emailed code.
+
+use bson::{DateTime, oid::ObjectId};
+use common::{
+    db::{
+        tokens::{Exchange, Tokens},
+        users::Users,
+    },
+    domain::{
+        Invalid,
+        user::{Email, FullName, Password, User},
+    },
+    jobs::{self, EmailJob, EnqueueError},
+    otp::{self, CodeCheck},
+    ratelimit,
+};
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+
+use crate::{
+    auth::password,
+    error::{ApiError, ApiResult, FieldError},
+    routes::ApiTags,
+    state::AppState,
+};
+
+/// An account as its owner sees it.
+#[derive(Debug, Object)]
+pub struct UserView {
+    /// Id.
+    pub id: String,
+    /// Email (normalized to lower case).
+    pub email: String,
+    /// Display name.
+    pub fullname: String,
+    /// Creation time.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Last change.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id.to_hex(),
+            email: u.email,
+            fullname: u.fullname,
+            created_at: u.created_at.to_chrono(),
+            updated_at: u.updated_at.to_chrono(),
+        }
+    }
+}
+
+/// A token pair and the account it belongs to.
+#[derive(Debug, Object)]
+pub struct AuthTokens {
+    /// JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Opaque token for `/auth/refresh`; single use, rotated on every refresh.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The account.
+    pub user: UserView,
+}
+
+/// New account.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 2–100 characters.
+    #[oai(validator(min_length = 2, max_length = 100))]
+    pub fullname: String,
+    /// A valid email address; unique, case-insensitive.
+    #[oai(validator(min_length = 3, max_length = 254))]
+    pub email: String,
+    /// 8–128 characters.
+    #[oai(validator(min_length = 8, max_length = 128))]
+    pub password: String,
+}
+
+/// Credentials.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Email address.
+    #[oai(validator(min_length = 3, max_length = 254))]
+    pub email: String,
+    /// Password.
+    #[oai(validator(min_length = 1, max_length = 128))]
+    pub password: String,
+}
+
+/// A refresh token.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh.
+    #[oai(validator(min_length = 1, max_length = 256))]
+    pub refresh_token: String,
+}
+
+/// Request a reset code.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ForgotPasswordRequest {
+    /// The account's email address.
+    #[oai(validator(min_length = 3, max_length = 254))]
+    pub email: String,
+}
+
+/// Check a reset code without using it.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct VerifyCodeRequest {
+    /// The account's email address.
+    #[oai(validator(min_length = 3, max_length = 254))]
+    pub email: String,
+    /// The 6-digit code from the email.
+    #[oai(validator(pattern = r"^[0-9]{6}$"))]
+    pub code: String,
+}
+
+/// Set a new password with a reset code.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The account's email address.
+    #[oai(validator(min_length = 3, max_length = 254))]
+    pub email: String,
+    /// The 6-digit code from the email.
+    #[oai(validator(pattern = r"^[0-9]{6}$"))]
+    pub code: String,
+    /// 8–128 characters.
+    #[oai(validator(min_length = 8, max_length = 128))]
+    pub new_password: String,
+}
+
+/// A request that was accepted for processing.
+#[derive(Debug, Object)]
+pub struct Accepted {
+    /// What happens next.
+    pub message: String,
+}
+
+/// The code is valid.
+#[derive(Debug, Object)]
+pub struct CodeValid {
+    /// Always `true` (an invalid code is a 400).
+    pub valid: bool,
+}
+
+/// Account created.
+#[derive(Debug, ApiResponse)]
+pub enum RegisterResponse {
+    /// The account and its first token pair.
+    #[oai(status = 201)]
+    Created(Json<AuthTokens>),
+}
+
+/// Tokens issued.
+#[derive(Debug, ApiResponse)]
+pub enum TokensResponse {
+    /// A new token pair.
+    #[oai(status = 200)]
+    Ok(Json<AuthTokens>),
+}
+
+/// Accepted.
+#[derive(Debug, ApiResponse)]
+pub enum AcceptedResponse {
+    /// Accepted; the same answer whether or not the account exists.
+    #[oai(status = 202)]
+    Accepted(Json<Accepted>),
+}
+
+/// Done, nothing to return.
+#[derive(Debug, ApiResponse)]
+pub enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+/// The code check.
+#[derive(Debug, ApiResponse)]
+pub enum VerifyResponse {
+    /// The code is valid (and still unused).
+    #[oai(status = 200)]
+    Valid(Json<CodeValid>),
+}
+
+/// Turns domain validation results into one 400 listing every bad field.
+pub fn collect_invalid(results: Vec<Option<Invalid>>) -> ApiResult<()> {
+    let errors: Vec<FieldError> = results
+        .into_iter()
+        .flatten()
+        .map(|e| FieldError::new(e.field, e.message))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+/// Applies the `auth` policy per email address (the middleware applies it per IP).
+pub async fn limit_email(state: &AppState, email: &Email) -> ApiResult<()> {
+    let policy = state.config.rate_limit.auth;
+    match ratelimit::check(
+        &state.kv,
+        "auth-email",
+        &format!("email:{}", email.as_str()),
+        policy,
+    )
+    .await
+    {
+        Ok(d) if d.allowed => Ok(()),
+        Ok(d) => {
+            metrics::counter!("rate_limit_refusals_total", "policy" => "auth-email").increment(1);
+            Err(ApiError::too_many_requests(d.retry_after_secs))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "rate limiter unavailable; refusing credential request");
+            Err(ApiError::unavailable("the rate limiter"))
+        }
+    }
+}
+
+/// Issues an access token and a refresh token of `family` for `user`.
+pub async fn issue_tokens(state: &AppState, user: User, family: ObjectId) -> ApiResult<AuthTokens> {
+    let refresh_token = Tokens::new(&state.db)
+        .issue(user.id, family, state.config.auth.refresh_ttl)
+        .await?;
+    let access_token = state
+        .jwt
+        .issue(user.id)
+        .map_err(|e| ApiError::internal(&anyhow::Error::new(e)))?;
+    Ok(AuthTokens {
+        access_token,
+        refresh_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: state.jwt.ttl_secs(),
+        user: user.into(),
+    })
+}
+
+fn invalid_code() -> ApiError {
+    ApiError::BadRequest(poem_openapi::payload::Json(crate::error::Problem::new(
+        poem::http::StatusCode::BAD_REQUEST,
+        "invalid-code",
+        Some("The code is invalid or has expired; request a new one.".to_owned()),
+    )))
+}
+
+/// Account and token operations.
+#[derive(Debug)]
+pub struct AuthApi;
+
+#[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Create an account and sign in.
+    #[oai(path = "/register", method = "post", operation_id = "auth_register")]
+    async fn register(
+        &self,
+        state: Data<&AppState>,
+        body: Json<RegisterRequest>,
+    ) -> ApiResult<RegisterResponse> {
+        let fullname = FullName::parse(&body.fullname);
+        let email = Email::parse(&body.email);
+        let password = Password::parse("password", &body.password);
+        collect_invalid(vec![
+            fullname.as_ref().err().cloned(),
+            email.as_ref().err().cloned(),
+            password.as_ref().err().cloned(),
+        ])?;
+        let (Ok(fullname), Ok(email), Ok(password)) = (fullname, email, password) else {
+            unreachable!("errors returned above");
+        };
+        limit_email(&state, &email).await?;
+
+        let now = DateTime::now();
+        let user = User {
+            id: ObjectId::new(),
+            email: email.as_str().to_owned(),
+            fullname: fullname.as_str().to_owned(),
+            password_hash: password::hash(password.expose().to_owned()).await?,
+            created_at: now,
+            updated_at: now,
+        };
+        if !Users::new(&state.db).insert(&user).await? {
+            return Err(ApiError::conflict(
+                "email-taken",
+                "An account with this email already exists.",
+            ));
+        }
+        tracing::info!(user_id = %user.id, "account registered");
+        let tokens = issue_tokens(&state, user, ObjectId::new()).await?;
+        Ok(RegisterResponse::Created(Json(tokens)))
+    }
+
+    /// Sign in with email and password.
+    #[oai(path = "/login", method = "post", operation_id = "auth_login")]
+    async fn login(
+        &self,
+        state: Data<&AppState>,
+        body: Json<LoginRequest>,
+    ) -> ApiResult<TokensResponse> {
+        let email =
+            Email::parse(&body.email).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+        limit_email(&state, &email).await?;
+        let users = Users::new(&state.db);
+        let Some(user) = users.by_email(email.as_str()).await? else {
+            password::verify_dummy(body.password.clone()).await?;
+            return Err(ApiError::unauthorized(
+                "The email or password is incorrect.",
+            ));
+        };
+        let verified = password::verify(body.password.clone(), user.password_hash.clone()).await?;
+        if !verified.ok {
+            return Err(ApiError::unauthorized(
+                "The email or password is incorrect.",
+            ));
+        }
+        if verified.needs_rehash {
+            let new_hash = password::hash(body.password.clone()).await?;
+            users
+                .set_password_hash(user.id, &new_hash, Some(&user.password_hash))
+                .await?;
+            tracing::info!(user_id = %user.id, "password rehashed with current parameters");
+        }
+        let tokens = issue_tokens(&state, user, ObjectId::new()).await?;
+        Ok(TokensResponse::Ok(Json(tokens)))
+    }
+
+    /// Exchange a refresh token for a new pair. Each refresh token works once; presenting a
+    /// used one again revokes every token descended from the same login.
+    #[oai(path = "/refresh", method = "post", operation_id = "auth_refresh")]
+    async fn refresh(
+        &self,
+        state: Data<&AppState>,
+        body: Json<RefreshRequest>,
+    ) -> ApiResult<TokensResponse> {
+        match Tokens::new(&state.db).exchange(&body.refresh_token).await? {
+            Exchange::Rotated { user_id, family_id } => {
+                let user = Users::new(&state.db)
+                    .by_id(user_id)
+                    .await?
+                    .ok_or_else(|| ApiError::unauthorized("The refresh token is invalid."))?;
+                let tokens = issue_tokens(&state, user, family_id).await?;
+                Ok(TokensResponse::Ok(Json(tokens)))
+            }
+            Exchange::Reused => Err(ApiError::unauthorized(
+                "The refresh token was already used; this sign-in has been revoked.",
+            )),
+            Exchange::Invalid => Err(ApiError::unauthorized(
+                "The refresh token is invalid or expired.",
+            )),
+        }
+    }
+
+    /// Sign out: revokes the refresh token's whole family.
+    #[oai(path = "/logout", method = "post", operation_id = "auth_logout")]
+    async fn logout(
+        &self,
+        state: Data<&AppState>,
+        body: Json<RefreshRequest>,
+    ) -> ApiResult<NoContent> {
+        let tokens = Tokens::new(&state.db);
+        if let Some(family) = tokens.family_of(&body.refresh_token).await? {
+            tokens.revoke_family(family).await?;
+        }
+        Ok(NoContent::Done)
+    }
+
+    /// Email a 6-digit reset code (valid 10 minutes). Always 202 with the same body,
+    /// whether or not the account exists; at most 3 codes per address per hour.
+    #[oai(
+        path = "/password/forgot",
+        method = "post",
+        operation_id = "auth_password_forgot"
+    )]
+    async fn forgot(
+        &self,
+        state: Data<&AppState>,
+        body: Json<ForgotPasswordRequest>,
+    ) -> ApiResult<AcceptedResponse> {
+        let email =
+            Email::parse(&body.email).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+        limit_email(&state, &email).await?;
+        if !otp::take_issue_quota(&state.kv, email.as_str()).await? {
+            return Err(ApiError::too_many_requests(3600));
+        }
+        if let Some(user) = Users::new(&state.db).by_email(email.as_str()).await? {
+            let job = EmailJob::PasswordResetCode {
+                email: user.email,
+                fullname: user.fullname,
+            };
+            jobs::enqueue_email(&state.kv, job)
+                .await
+                .map_err(|e| match e {
+                    EnqueueError::Unavailable(_) => ApiError::unavailable("the job queue"),
+                    EnqueueError::Encode(_) => ApiError::internal(&anyhow::Error::new(e)),
+                })?;
+        }
+        Ok(AcceptedResponse::Accepted(Json(Accepted {
+            message: "If an account exists for this address, a reset code is on its way."
+                .to_owned(),
+        })))
+    }
+
+    /// Check a reset code without using it. Wrong guesses count towards the code's limit of
+    /// 5, shared with `/password/reset`.
+    #[oai(
+        path = "/password/verify",
+        method = "post",
+        operation_id = "auth_password_verify"
+    )]
+    async fn verify(
+        &self,
+        state: Data<&AppState>,
+        body: Json<VerifyCodeRequest>,
+    ) -> ApiResult<VerifyResponse> {
+        let email =
+            Email::parse(&body.email).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+        limit_email(&state, &email).await?;
+        match otp::check(&state.kv, email.as_str(), &body.code, false).await? {
+            CodeCheck::Valid => Ok(VerifyResponse::Valid(Json(CodeValid { valid: true }))),
+            CodeCheck::Wrong | CodeCheck::Missing => Err(invalid_code()),
+        }
+    }
+
+    /// Set a new password with a reset code. Uses the code up and signs out every session.
+    #[oai(
+        path = "/password/reset",
+        method = "post",
+        operation_id = "auth_password_reset"
+    )]
+    async fn reset(
+        &self,
+        state: Data<&AppState>,
+        body: Json<ResetPasswordRequest>,
+    ) -> ApiResult<NoContent> {
+        let email = Email::parse(&body.email);
+        let password = Password::parse("new_password", &body.new_password);
+        collect_invalid(vec![
+            email.as_ref().err().cloned(),
+            password.as_ref().err().cloned(),
+        ])?;
+        let (Ok(email), Ok(password)) = (email, password) else {
+            unreachable!("errors returned above");
+        };
+        limit_email(&state, &email).await?;
+        if otp::check(&state.kv, email.as_str(), &body.code, true).await? != CodeCheck::Valid {
+            return Err(invalid_code());
+        }
+        // A code is only ever issued for an existing account; it may have been deleted since.
+        let Some(user) = Users::new(&state.db).by_email(email.as_str()).await? else {
+            return Err(invalid_code());
+        };
+        let hash = password::hash(password.expose().to_owned()).await?;
+        Users::new(&state.db)
+            .set_password_hash(user.id, &hash, None)
+            .await?;
+        Tokens::new(&state.db).revoke_user(user.id).await?;
+        tracing::info!(user_id = %user.id, "password reset; every session revoked");
+        Ok(NoContent::Done)
+    }
+}

@@ -1,0 +1,142 @@
+//! The caller's own account: profile, password change, deletion.
+
+use bson::oid::ObjectId;
+use common::{
+    db::{accounts, tokens::Tokens, users::Users},
+    domain::user::{FullName, Password},
+};
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+
+use crate::{
+    auth::{BearerAuth, password},
+    error::{ApiError, ApiResult},
+    routes::{
+        ApiTags,
+        auth::{AuthTokens, NoContent, UserView, collect_invalid, issue_tokens},
+    },
+    state::AppState,
+};
+
+/// Profile changes (only the fields given are changed).
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateProfileRequest {
+    /// 2–100 characters.
+    #[oai(validator(min_length = 2, max_length = 100))]
+    pub fullname: Option<String>,
+}
+
+/// A password change.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// The current password.
+    #[oai(validator(min_length = 1, max_length = 128))]
+    pub current_password: String,
+    /// 8–128 characters.
+    #[oai(validator(min_length = 8, max_length = 128))]
+    pub new_password: String,
+}
+
+/// The account.
+#[derive(Debug, ApiResponse)]
+pub enum UserResponse {
+    /// The account.
+    #[oai(status = 200)]
+    Ok(Json<UserView>),
+}
+
+/// New tokens after a password change.
+#[derive(Debug, ApiResponse)]
+pub enum PasswordChanged {
+    /// Password changed; every other session is signed out and this pair replaces the
+    /// caller's.
+    #[oai(status = 200)]
+    Ok(Json<AuthTokens>),
+}
+
+async fn load(state: &AppState, id: ObjectId) -> ApiResult<common::domain::user::User> {
+    Users::new(&state.db)
+        .by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("account"))
+}
+
+/// The caller's account.
+#[derive(Debug)]
+pub struct MeApi;
+
+#[OpenApi(prefix_path = "/api/v1/me", tag = "ApiTags::Me")]
+impl MeApi {
+    /// The caller's profile.
+    #[oai(path = "/", method = "get", operation_id = "me_get")]
+    async fn get(&self, auth: BearerAuth, state: Data<&AppState>) -> ApiResult<UserResponse> {
+        Ok(UserResponse::Ok(Json(
+            load(&state, auth.0.id).await?.into(),
+        )))
+    }
+
+    /// Update the profile.
+    #[oai(path = "/", method = "patch", operation_id = "me_update")]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<UpdateProfileRequest>,
+    ) -> ApiResult<UserResponse> {
+        let Some(raw) = &body.fullname else {
+            return Ok(UserResponse::Ok(Json(
+                load(&state, auth.0.id).await?.into(),
+            )));
+        };
+        let fullname =
+            FullName::parse(raw).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+        let user = Users::new(&state.db)
+            .set_fullname(auth.0.id, fullname.as_str())
+            .await?
+            .ok_or_else(|| ApiError::not_found("account"))?;
+        Ok(UserResponse::Ok(Json(user.into())))
+    }
+
+    /// Delete the account and everything it owns.
+    #[oai(path = "/", method = "delete", operation_id = "me_delete")]
+    async fn delete(&self, auth: BearerAuth, state: Data<&AppState>) -> ApiResult<NoContent> {
+        load(&state, auth.0.id).await?;
+        accounts::delete(&state.db, auth.0.id).await?;
+        tracing::info!(user_id = %auth.0.id, "account deleted");
+        Ok(NoContent::Done)
+    }
+
+    /// Change the password (needs the current one). Signs out every other session.
+    #[oai(
+        path = "/password",
+        method = "post",
+        operation_id = "me_change_password"
+    )]
+    async fn change_password(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<ChangePasswordRequest>,
+    ) -> ApiResult<PasswordChanged> {
+        let new_password = Password::parse("new_password", &body.new_password);
+        collect_invalid(vec![new_password.as_ref().err().cloned()])?;
+        let Ok(new_password) = new_password else {
+            unreachable!("errors returned above");
+        };
+        let user = load(&state, auth.0.id).await?;
+        let verified =
+            password::verify(body.current_password.clone(), user.password_hash.clone()).await?;
+        if !verified.ok {
+            return Err(ApiError::invalid_field("current_password", "is incorrect"));
+        }
+        let hash = password::hash(new_password.expose().to_owned()).await?;
+        Users::new(&state.db)
+            .set_password_hash(user.id, &hash, None)
+            .await?;
+        Tokens::new(&state.db).revoke_user(user.id).await?;
+        let tokens = issue_tokens(&state, user, ObjectId::new()).await?;
+        Ok(PasswordChanged::Ok(Json(tokens)))
+    }
+}

@@ -1,0 +1,95 @@
+//! The `users` collection.
+
+use bson::{DateTime, doc, oid::ObjectId};
+use mongodb::{Collection, Database, error::Error};
+
+use crate::domain::user::User;
+
+/// Collection name.
+pub const COLLECTION: &str = "users";
+
+/// Whether `err` is a unique-index violation.
+pub fn is_duplicate_key(err: &Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match &*err.kind {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
+        ErrorKind::Command(e) => e.code == 11000,
+        ErrorKind::InsertMany(e) => e
+            .write_errors
+            .as_ref()
+            .is_some_and(|errs| errs.iter().any(|e| e.code == 11000)),
+        _ => false,
+    }
+}
+
+/// Account storage.
+#[derive(Debug, Clone)]
+pub struct Users {
+    col: Collection<User>,
+}
+
+impl Users {
+    /// The repository on `db`.
+    pub fn new(db: &Database) -> Self {
+        Self {
+            col: db.collection(COLLECTION),
+        }
+    }
+
+    /// Inserts a new account; `Ok(false)` when the email is taken.
+    pub async fn insert(&self, user: &User) -> Result<bool, Error> {
+        match self.col.insert_one(user).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The account with this normalized email.
+    pub async fn by_email(&self, email: &str) -> Result<Option<User>, Error> {
+        self.col.find_one(doc! { "email": email }).await
+    }
+
+    /// The account with this id.
+    pub async fn by_id(&self, id: ObjectId) -> Result<Option<User>, Error> {
+        self.col.find_one(doc! { "_id": id }).await
+    }
+
+    /// Sets the display name; returns the updated account.
+    pub async fn set_fullname(&self, id: ObjectId, fullname: &str) -> Result<Option<User>, Error> {
+        self.col
+            .find_one_and_update(
+                doc! { "_id": id },
+                doc! { "$set": { "fullname": fullname, "updated_at": DateTime::now() } },
+            )
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await
+    }
+
+    /// Replaces the password hash (only if it is still `expected`, when given, so that a
+    /// concurrent change is not overwritten by a rehash).
+    pub async fn set_password_hash(
+        &self,
+        id: ObjectId,
+        hash: &str,
+        expected: Option<&str>,
+    ) -> Result<bool, Error> {
+        let mut filter = doc! { "_id": id };
+        if let Some(expected) = expected {
+            filter.insert("password_hash", expected);
+        }
+        let result = self
+            .col
+            .update_one(
+                filter,
+                doc! { "$set": { "password_hash": hash, "updated_at": DateTime::now() } },
+            )
+            .await?;
+        Ok(result.matched_count == 1)
+    }
+
+    /// Deletes the account document (see `accounts::delete` for the cascade).
+    pub async fn delete(&self, id: ObjectId) -> Result<bool, Error> {
+        Ok(self.col.delete_one(doc! { "_id": id }).await?.deleted_count == 1)
+    }
+}

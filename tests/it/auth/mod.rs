@@ -1,0 +1,8 @@
+//! Accounts, tokens, password reset and the rate limiter.
+
+mod flow;
+mod jwt;
+mod passwords;
+mod rate_limit;
+mod reset;
+mod validation;
