@@ -27,8 +27,8 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --all-targets --workspace --locked -- -D warnings
 
-step "building binaries"
-cargo build --workspace --bins --locked
+step "building (binaries and tests, with the features the tests use)"
+cargo build --workspace --all-targets --locked
 
 step "starting the local stack"
 scripts/stack.sh start "$STACK_DIR"
