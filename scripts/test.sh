@@ -10,7 +10,7 @@ cd "$ROOT"
 STACK_DIR="$(mktemp -d -t interview-prep-test.XXXXXX)"
 cleanup() {
   local code=$?
-  scripts/stack.sh stop "$STACK_DIR" || true
+  scripts/stack.sh stop "$STACK_DIR" >/dev/null 2>&1 || true
   rm -rf "$STACK_DIR"
   exit "$code"
 }
@@ -38,4 +38,11 @@ source "$STACK_DIR/stack.env"
 set +a
 
 step "cargo test"
-cargo test --workspace --locked "$@"
+# --all-targets: unit and integration tests (the workspace has no doc tests).
+set +e
+cargo test --workspace --all-targets --locked "$@" 2>&1 | tee "$STACK_DIR/test.log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\nsummary: %d passed, %d failed\n", p, f }' "$STACK_DIR/test.log"
+exit "$status"
