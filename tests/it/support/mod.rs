@@ -50,6 +50,34 @@ pub fn isolated_env(overrides: &[(&str, String)]) -> HashMap<String, String> {
     vars
 }
 
+/// A free port on 127.0.0.1 (released before use; collisions are very unlikely).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Runs `run(shutdown)` in this test's runtime; dropping the returned sender shuts it down.
+fn spawn_in_process<Fut>(
+    name: &'static str,
+    run: impl FnOnce(futures::future::BoxFuture<'static, ()>) -> Fut,
+) -> oneshot::Sender<()>
+where
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let (stop, stopped) = oneshot::channel::<()>();
+    let fut = run(Box::pin(async move {
+        let _ = stopped.await;
+    }));
+    tokio::spawn(async move {
+        if let Err(e) = fut.await {
+            panic!("{name} failed: {e:#}");
+        }
+    });
+    stop
+}
+
 /// An api running in this test's runtime.
 #[derive(Debug)]
 pub struct TestApp {
@@ -74,15 +102,7 @@ impl TestApp {
             .expect("test config is complete");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr: SocketAddr = listener.local_addr().expect("addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let shutdown = async {
-                let _ = stopped.await;
-            };
-            if let Err(e) = api::run(listener, config, shutdown).await {
-                panic!("api failed: {e:#}");
-            }
-        });
+        let stop = spawn_in_process("api", |shutdown| api::run(listener, config, shutdown));
         let app = Self {
             base: format!("http://{addr}"),
             vars,
@@ -201,15 +221,7 @@ impl TestWorker {
         let config = worker::config::WorkerConfig::from_env(&Env::from_map(vars))
             .expect("worker config is complete");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let shutdown = async {
-                let _ = stopped.await;
-            };
-            if let Err(e) = worker::run(listener, config, shutdown).await {
-                panic!("worker failed: {e:#}");
-            }
-        });
+        let stop = spawn_in_process("worker", |shutdown| worker::run(listener, config, shutdown));
         Self { stop: Some(stop) }
     }
 }

@@ -8,7 +8,7 @@ use std::{
 
 use nix::{sys::signal, unistd::Pid};
 
-use super::{binary, client, wait_until};
+use super::{binary, client, free_port, wait_until};
 
 /// A child process running one of the workspace binaries.
 #[derive(Debug)]
@@ -16,13 +16,6 @@ pub struct Proc {
     child: Child,
     /// `http://127.0.0.1:port` of its HTTP server (the api, or the worker's health server).
     pub base: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 impl Proc {

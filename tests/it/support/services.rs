@@ -9,7 +9,7 @@ use std::{
 
 use tempfile::TempDir;
 
-use super::{stack_var, wait_until};
+use super::{free_port, stack_var, wait_until};
 
 /// Which server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,13 +36,6 @@ pub struct Service {
 pub const S3_KEY: &str = "test-access-key";
 /// Secret of private S3 servers.
 pub const S3_SECRET: &str = "test-secret-key";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
 
 impl Service {
     /// Starts a fresh server of `kind`.
