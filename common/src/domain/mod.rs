@@ -1,5 +1,7 @@
 //! Domain types: validated inputs (`parse` constructors) and stored records.
 
+pub mod question;
+pub mod session;
 pub mod user;
 
 /// A rejected input value, naming the field.

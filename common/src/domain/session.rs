@@ -1,0 +1,146 @@
+//! Practice sessions: validated inputs.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Invalid, check_length};
+
+/// Seniority the questions target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Experience {
+    /// `entry-level`
+    EntryLevel,
+    /// `junior`
+    Junior,
+    /// `mid-level`
+    MidLevel,
+    /// `senior`
+    Senior,
+    /// `lead`
+    Lead,
+    /// `expert`
+    Expert,
+}
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionStatus {
+    /// `pending`
+    Pending,
+    /// `in-progress`
+    InProgress,
+    /// `completed`
+    Completed,
+    /// `cancelled`
+    Cancelled,
+}
+
+/// The role practised for, 2–100 characters after trimming.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role(String);
+
+impl Role {
+    /// Validates `raw`.
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let role = raw.trim();
+        check_length("role", role, 2, 100)?;
+        no_control("role", role)?;
+        Ok(Self(role.to_owned()))
+    }
+
+    /// The role.
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// Up to 10 topics of 1–50 characters each, trimmed, duplicates (ignoring case) removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics(Vec<String>);
+
+impl Topics {
+    /// Validates `raw`.
+    pub fn parse(raw: &[String]) -> Result<Self, Invalid> {
+        if raw.len() > 10 {
+            return Err(Invalid::new("topics", "at most 10 topics"));
+        }
+        let mut topics: Vec<String> = Vec::with_capacity(raw.len());
+        for topic in raw {
+            let topic = topic.trim();
+            check_length("topics", topic, 1, 50)?;
+            no_control("topics", topic)?;
+            if !topics.iter().any(|t| t.eq_ignore_ascii_case(topic)) {
+                topics.push(topic.to_owned());
+            }
+        }
+        Ok(Self(topics))
+    }
+
+    /// The topics.
+    pub fn into_inner(self) -> Vec<String> {
+        self.0
+    }
+}
+
+/// A free-text description of at most 500 characters.
+pub fn parse_description(raw: &str) -> Result<String, Invalid> {
+    let text = raw.trim();
+    check_length("description", text, 0, 500)?;
+    Ok(text.to_owned())
+}
+
+/// Planned duration: 1–300 minutes.
+pub fn parse_duration_minutes(raw: i64) -> Result<u32, Invalid> {
+    u32::try_from(raw)
+        .ok()
+        .filter(|m| (1..=300).contains(m))
+        .ok_or_else(|| Invalid::new("duration_minutes", "must be between 1 and 300"))
+}
+
+fn no_control(field: &'static str, value: &str) -> Result<(), Invalid> {
+    if value.chars().any(char::is_control) {
+        Err(Invalid::new(field, "must not contain control characters"))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_are_trimmed_deduplicated_and_bounded() {
+        let t = Topics::parse(&["  Rust ".into(), "rust".into(), "SQL".into()]).unwrap();
+        assert_eq!(t.into_inner(), ["Rust", "SQL"]);
+        assert!(Topics::parse(&vec!["x".to_owned(); 11]).is_err());
+        assert!(Topics::parse(&["   ".into()]).is_err());
+        assert!(Topics::parse(&["x".repeat(51)]).is_err());
+    }
+
+    #[test]
+    fn role_duration_and_description_bounds() {
+        assert!(Role::parse(" B ").is_err());
+        assert_eq!(
+            Role::parse(" Backend Developer ").unwrap().into_inner(),
+            "Backend Developer"
+        );
+        assert!(parse_duration_minutes(0).is_err());
+        assert!(parse_duration_minutes(301).is_err());
+        assert_eq!(parse_duration_minutes(60).unwrap(), 60);
+        assert!(parse_description(&"d".repeat(501)).is_err());
+    }
+
+    #[test]
+    fn enums_use_the_documented_spelling() {
+        assert_eq!(
+            serde_json::to_string(&Experience::EntryLevel).unwrap(),
+            r#""entry-level""#
+        );
+        assert_eq!(
+            serde_json::to_string(&SessionStatus::InProgress).unwrap(),
+            r#""in-progress""#
+        );
+    }
+}
