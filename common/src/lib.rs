@@ -8,6 +8,7 @@ pub mod health;
 pub mod jobs;
 pub mod kv;
 pub mod otp;
+pub mod pagination;
 pub mod ratelimit;
 pub mod shutdown;
 pub mod storage;
