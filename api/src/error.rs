@@ -191,6 +191,12 @@ impl ApiError {
     }
 }
 
+impl From<common::domain::Invalid> for ApiError {
+    fn from(e: common::domain::Invalid) -> Self {
+        Self::invalid_field(e.field, e.message)
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
         Self::internal(&err)

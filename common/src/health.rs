@@ -64,6 +64,16 @@ where
     }
 }
 
+/// `"redis unreachable, s3 timed out"` for the failing checks, or `None` when all passed.
+pub fn failing_summary(checks: &[Check]) -> Option<String> {
+    let failing: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{} {}", c.name, c.error.as_deref().unwrap_or("failing")))
+        .collect();
+    (!failing.is_empty()).then(|| failing.join(", "))
+}
+
 impl Dependencies {
     /// Probes every dependency concurrently.
     pub async fn check(&self) -> Vec<Check> {

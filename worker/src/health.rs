@@ -16,25 +16,20 @@ fn live() -> Json<serde_json::Value> {
 #[handler]
 async fn ready(deps: Data<&Dependencies>) -> Response {
     let checks = deps.check().await;
-    let failing: Vec<String> = checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| format!("{} {}", c.name, c.error.as_deref().unwrap_or("failing")))
-        .collect();
-    if failing.is_empty() {
-        Json(json!({ "status": "ready", "checks": checks })).into_response()
-    } else {
+    if let Some(failing) = common::health::failing_summary(&checks) {
         let body = json!({
             "type": "/problems/dependency-unavailable",
             "title": "Service Unavailable",
             "status": 503,
-            "detail": format!("not ready: {}", failing.join(", ")),
+            "detail": format!("not ready: {failing}"),
             "checks": checks,
         });
         Json(body)
             .with_status(StatusCode::SERVICE_UNAVAILABLE)
             .with_content_type("application/problem+json")
             .into_response()
+    } else {
+        Json(json!({ "status": "ready", "checks": checks })).into_response()
     }
 }
 

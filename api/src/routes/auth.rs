@@ -308,8 +308,7 @@ impl AuthApi {
         state: Data<&AppState>,
         body: Json<LoginRequest>,
     ) -> ApiResult<TokensResponse> {
-        let email =
-            Email::parse(&body.email).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+        let email = Email::parse(&body.email)?;
         limit_email(&state, &email).await?;
         let users = Users::new(&state.db);
         let Some(user) = users.by_email(email.as_str()).await? else {
@@ -387,8 +386,7 @@ impl AuthApi {
         state: Data<&AppState>,
         body: Json<ForgotPasswordRequest>,
     ) -> ApiResult<AcceptedResponse> {
-        let email =
-            Email::parse(&body.email).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+        let email = Email::parse(&body.email)?;
         limit_email(&state, &email).await?;
         if !otp::take_issue_quota(&state.kv, email.as_str()).await? {
             return Err(ApiError::too_many_requests(3600));
@@ -423,8 +421,7 @@ impl AuthApi {
         state: Data<&AppState>,
         body: Json<VerifyCodeRequest>,
     ) -> ApiResult<VerifyResponse> {
-        let email =
-            Email::parse(&body.email).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+        let email = Email::parse(&body.email)?;
         limit_email(&state, &email).await?;
         match otp::check(&state.kv, email.as_str(), &body.code, false).await? {
             CodeCheck::Valid => Ok(VerifyResponse::Valid(Json(CodeValid { valid: true }))),

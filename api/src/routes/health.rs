@@ -78,11 +78,7 @@ impl HealthApi {
 
 /// Builds the readiness answer from probe results (shared with the worker's health server).
 pub fn readiness(checks: Vec<common::health::Check>) -> ReadyResponse {
-    let failing: Vec<String> = checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| format!("{} {}", c.name, c.error.as_deref().unwrap_or("failing")))
-        .collect();
+    let failing = common::health::failing_summary(&checks);
     let checks: Vec<DependencyCheck> = checks
         .into_iter()
         .map(|c| DependencyCheck {
@@ -92,19 +88,18 @@ pub fn readiness(checks: Vec<common::health::Check>) -> ReadyResponse {
             error: c.error,
         })
         .collect();
-    if failing.is_empty() {
-        ReadyResponse::Ready(Json(Readiness {
+    match failing {
+        None => ReadyResponse::Ready(Json(Readiness {
             status: "ready".to_owned(),
             checks,
-        }))
-    } else {
-        ReadyResponse::NotReady(Json(NotReady {
+        })),
+        Some(failing) => ReadyResponse::NotReady(Json(NotReady {
             problem: Problem::new(
                 poem::http::StatusCode::SERVICE_UNAVAILABLE,
                 "dependency-unavailable",
-                Some(format!("not ready: {}", failing.join(", "))),
+                Some(format!("not ready: {failing}")),
             ),
             checks,
-        }))
+        })),
     }
 }

@@ -90,8 +90,7 @@ impl MeApi {
                 load(&state, auth.0.id).await?.into(),
             )));
         };
-        let fullname =
-            FullName::parse(raw).map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+        let fullname = FullName::parse(raw)?;
         let user = Users::new(&state.db)
             .set_fullname(auth.0.id, fullname.as_str())
             .await?
