@@ -202,6 +202,8 @@ pub struct CommonConfig {
     pub log_format: LogFormat,
     /// How long each readiness probe may take.
     pub health_check_timeout: Duration,
+    /// The most questions one session may hold (every path that adds questions obeys it).
+    pub max_questions_per_session: u32,
 }
 
 impl CommonConfig {
@@ -237,6 +239,15 @@ impl CommonConfig {
             health_check_timeout: Duration::from_millis(
                 env.parse_or("HEALTH_CHECK_TIMEOUT_MS", 2_000)?,
             ),
+            max_questions_per_session: match env.parse_or("MAX_QUESTIONS_PER_SESSION", 50)? {
+                n @ 1..=1000 => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "MAX_QUESTIONS_PER_SESSION",
+                        "must be between 1 and 1000",
+                    ));
+                }
+            },
         })
     }
 }

@@ -6,7 +6,7 @@
 //! offsets), and each page costs one index range scan whatever its depth.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use bson::oid::ObjectId;
+use bson::{DateTime, Document, doc, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
 /// Items per page when `limit` is not given.
@@ -49,6 +49,65 @@ impl Cursor {
         }
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| BadCursor)?;
         serde_json::from_slice::<Self>(&bytes).map_err(|_| BadCursor)
+    }
+}
+
+impl Cursor {
+    /// Filter for items strictly after this cursor in newest-first order
+    /// (`created_at` desc, `_id` desc). A cursor of a pinned-first list is refused.
+    pub fn after_newest(&self) -> Result<Document, BadCursor> {
+        if self.pinned.is_some() {
+            return Err(BadCursor);
+        }
+        let t = DateTime::from_millis(self.created_at_ms);
+        Ok(doc! { "$or": [
+            { "created_at": { "$lt": t } },
+            { "created_at": t, "_id": { "$lt": self.id } },
+        ] })
+    }
+
+    /// Filter for items strictly after this cursor in pinned-first, then newest order
+    /// (`is_pinned` desc, `created_at` desc, `_id` desc). `false` sorts before `true`.
+    pub fn after_pinned_newest(&self) -> Result<Document, BadCursor> {
+        let p = self.pinned.ok_or(BadCursor)?;
+        let t = DateTime::from_millis(self.created_at_ms);
+        Ok(doc! { "$or": [
+            { "is_pinned": { "$lt": p } },
+            { "is_pinned": p, "created_at": { "$lt": t } },
+            { "is_pinned": p, "created_at": t, "_id": { "$lt": self.id } },
+        ] })
+    }
+}
+
+/// One page of a list, and where the next one starts (`None` on the last page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items, in list order.
+    pub items: Vec<T>,
+    /// The position after the last item, when more items follow.
+    pub next: Option<Cursor>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from a query that asked for `limit + 1` items: the extra item only
+    /// tells that another page exists.
+    pub fn from_overfetch(mut items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> Cursor) -> Self {
+        let limit = limit as usize;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(cursor_of)
+        } else {
+            None
+        };
+        Self { items, next }
+    }
+
+    /// The same page with each item transformed.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next: self.next,
+        }
     }
 }
 
@@ -102,6 +161,35 @@ mod tests {
         ] {
             assert_eq!(Cursor::decode(bad), Err(BadCursor), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn overfetch_decides_whether_a_next_page_exists() {
+        let key = |n: &i64| Cursor {
+            pinned: None,
+            created_at_ms: *n,
+            id: ObjectId::from_bytes([0; 12]),
+        };
+        let full = Page::from_overfetch(vec![5, 4, 3], 2, key);
+        assert_eq!(full.items, [5, 4]);
+        assert_eq!(full.next.map(|c| c.created_at_ms), Some(4));
+        let last = Page::from_overfetch(vec![5, 4], 2, key);
+        assert_eq!((last.items.len(), last.next), (2, None));
+    }
+
+    #[test]
+    fn cursors_belong_to_one_kind_of_list() {
+        let plain = Cursor {
+            pinned: None,
+            created_at_ms: 1,
+            id: ObjectId::new(),
+        };
+        let pinned = Cursor {
+            pinned: Some(false),
+            ..plain
+        };
+        assert!(plain.after_newest().is_ok() && plain.after_pinned_newest().is_err());
+        assert!(pinned.after_pinned_newest().is_ok() && pinned.after_newest().is_err());
     }
 
     #[test]

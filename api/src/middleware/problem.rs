@@ -30,10 +30,43 @@ pub fn field_errors(message: &str) -> Vec<FieldError> {
             format!("fails the constraint {reason}"),
         )];
     }
+    // An enum value outside its set: poem-openapi names the type, not the field, so the
+    // request enums (each used by exactly one field name) are mapped back to it.
+    if let Some(field) = named_type(message).and_then(|ty| {
+        ENUM_FIELDS
+            .iter()
+            .find(|(t, _)| *t == ty)
+            .map(|(_, field)| *field)
+    }) {
+        let found = message
+            .split(", found ")
+            .nth(1)
+            .and_then(|rest| rest.split(". (occurred").next())
+            .unwrap_or("?");
+        return vec![FieldError::new(
+            field,
+            format!("{found} is not one of the allowed values"),
+        )];
+    }
     vec![FieldError::new(
         "body",
         message.trim_start_matches("parse request payload error: "),
     )]
+}
+
+/// Enum types of request bodies and query strings, and the one field each is used for.
+const ENUM_FIELDS: &[(&str, &str)] = &[
+    ("Experience", "experience"),
+    ("SessionStatus", "status"),
+    ("Difficulty", "difficulty"),
+    ("BulkActionName", "action"),
+];
+
+/// `T` in `Expected input type "T", found ...`.
+fn named_type(message: &str) -> Option<&str> {
+    let start = message.find("Expected input type \"")? + "Expected input type \"".len();
+    let end = message[start..].find('"')? + start;
+    Some(&message[start..end])
 }
 
 fn is_problem(resp: &Response) -> bool {
@@ -141,6 +174,14 @@ mod tests {
         );
         assert_eq!(short[0].field, "password");
         assert!(short[0].message.contains("minLength(8)"));
+        let variant = field_errors(
+            r#"parse request payload error: Expected input type "Difficulty", found "extreme". (occurred while parsing "optional_Difficulty") (occurred while parsing "AddQuestionRequest")"#,
+        );
+        assert_eq!(variant[0].field, "difficulty");
+        assert_eq!(
+            variant[0].message,
+            r#""extreme" is not one of the allowed values"#
+        );
         let other = field_errors("parse request payload error: expected value at line 1 column 1");
         assert_eq!(other[0].field, "body");
     }

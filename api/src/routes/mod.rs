@@ -3,12 +3,21 @@
 mod auth;
 mod health;
 mod me;
+mod questions;
+mod sessions;
 
+use bson::oid::ObjectId;
+use common::pagination::{Cursor, page_limit};
 use poem_openapi::{OpenApiService, Tags};
 
 pub use auth::AuthApi;
+pub(crate) use auth::NoContent;
 pub use health::{HealthApi, ReadyResponse, readiness};
 pub use me::MeApi;
+pub use questions::QuestionsApi;
+pub use sessions::SessionsApi;
+
+use crate::error::{ApiError, ApiResult};
 
 /// Operation groups in the OpenAPI document.
 #[derive(Debug, Tags)]
@@ -19,18 +28,22 @@ pub enum ApiTags {
     Auth,
     /// The caller's own account.
     Me,
+    /// Practice sessions and their statistics.
+    Sessions,
+    /// Questions: a session's list, custom questions, search, bulk actions.
+    Questions,
 }
 
 /// The document title.
 pub const TITLE: &str = "Interview Prep API";
 
 /// All OpenAPI operations.
-pub type Apis = (HealthApi, AuthApi, MeApi);
+pub type Apis = (HealthApi, AuthApi, MeApi, SessionsApi, QuestionsApi);
 
 /// The OpenAPI service (routes + document).
 pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (HealthApi, AuthApi, MeApi),
+        (HealthApi, AuthApi, MeApi, SessionsApi, QuestionsApi),
         TITLE,
         env!("CARGO_PKG_VERSION"),
     )
@@ -39,4 +52,19 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
              questions, exports. Errors are RFC 9457 problem+json; every response carries \
              `x-request-id`.",
     )
+}
+
+/// A path id: a malformed one answers 404 like a missing one, never 400 or 500.
+pub(crate) fn object_id(raw: &str, what: &str) -> ApiResult<ObjectId> {
+    ObjectId::parse_str(raw).map_err(|_| ApiError::not_found(what))
+}
+
+/// The page size and the decoded cursor of a list request.
+pub(crate) fn page_args(
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> ApiResult<(u32, Option<Cursor>)> {
+    let limit = page_limit(limit)?;
+    let cursor = cursor.map(Cursor::decode).transpose()?;
+    Ok((limit, cursor))
 }

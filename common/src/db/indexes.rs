@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mongodb::{Database, IndexModel, bson::doc, options::IndexOptions};
 
-use super::{tokens, users};
+use super::{questions, sessions, tokens, users};
 
 fn index(keys: mongodb::bson::Document, options: Option<IndexOptions>) -> IndexModel {
     IndexModel::builder().keys(keys).options(options).build()
@@ -17,12 +17,44 @@ fn unique() -> Option<IndexOptions> {
     Some(IndexOptions::builder().unique(true).build())
 }
 
+fn named(name: &str) -> Option<IndexOptions> {
+    Some(IndexOptions::builder().name(name.to_owned()).build())
+}
+
 /// The indexes of each collection, by collection name.
 pub fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
     vec![
         (
             users::COLLECTION,
             vec![index(doc! { "email": 1 }, unique())],
+        ),
+        (
+            sessions::COLLECTION,
+            vec![
+                // The user's sessions, newest first (list, cursor pagination).
+                index(doc! { "user_id": 1, "created_at": -1 }, None),
+                // The user's sessions by status (list filter, analytics).
+                index(doc! { "user_id": 1, "status": 1 }, None),
+            ],
+        ),
+        (
+            questions::COLLECTION,
+            vec![
+                // A session's questions, pinned first, then newest.
+                index(
+                    doc! { "session_id": 1, "is_pinned": -1, "created_at": -1 },
+                    named(questions::BY_SESSION_PINNED),
+                ),
+                // A session's questions of one category.
+                index(
+                    doc! { "session_id": 1, "category": 1 },
+                    named(questions::BY_SESSION_CATEGORY),
+                ),
+                // No two questions of a session share their normalized text.
+                index(doc! { "session_id": 1, "text_hash": 1 }, unique()),
+                // Search within the user's questions, newest first; account deletion.
+                index(doc! { "user_id": 1, "created_at": -1 }, None),
+            ],
         ),
         (
             tokens::COLLECTION,

@@ -2,6 +2,8 @@
 
 pub mod accounts;
 mod indexes;
+pub mod questions;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 
@@ -29,4 +31,18 @@ pub async fn connect(config: &MongoConfig) -> anyhow::Result<Database> {
 /// One round trip to the server.
 pub async fn ping(db: &Database) -> Result<(), mongodb::error::Error> {
     db.run_command(doc! { "ping": 1 }).await.map(drop)
+}
+
+/// Whether `err` is a unique-index violation.
+pub fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
+    use mongodb::error::{ErrorKind, WriteFailure};
+    match &*err.kind {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
+        ErrorKind::Command(e) => e.code == 11000,
+        ErrorKind::InsertMany(e) => e
+            .write_errors
+            .as_ref()
+            .is_some_and(|errs| errs.iter().any(|e| e.code == 11000)),
+        _ => false,
+    }
 }

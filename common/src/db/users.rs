@@ -3,24 +3,11 @@
 use bson::{DateTime, doc, oid::ObjectId};
 use mongodb::{Collection, Database, error::Error};
 
+use super::is_duplicate_key;
 use crate::domain::user::User;
 
 /// Collection name.
 pub const COLLECTION: &str = "users";
-
-/// Whether `err` is a unique-index violation.
-pub fn is_duplicate_key(err: &Error) -> bool {
-    use mongodb::error::{ErrorKind, WriteFailure};
-    match &*err.kind {
-        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == 11000,
-        ErrorKind::Command(e) => e.code == 11000,
-        ErrorKind::InsertMany(e) => e
-            .write_errors
-            .as_ref()
-            .is_some_and(|errs| errs.iter().any(|e| e.code == 11000)),
-        _ => false,
-    }
-}
 
 /// Account storage.
 #[derive(Debug, Clone)]

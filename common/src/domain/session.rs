@@ -1,5 +1,6 @@
 //! Practice sessions: validated inputs.
 
+use bson::{DateTime, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
 use super::{Invalid, check_length};
@@ -7,6 +8,8 @@ use super::{Invalid, check_length};
 /// Seniority the questions target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "kebab-case"))]
 pub enum Experience {
     /// `entry-level`
     EntryLevel,
@@ -25,6 +28,8 @@ pub enum Experience {
 /// Where a session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "kebab-case"))]
 pub enum SessionStatus {
     /// `pending`
     Pending,
@@ -34,6 +39,47 @@ pub enum SessionStatus {
     Completed,
     /// `cancelled`
     Cancelled,
+}
+
+impl SessionStatus {
+    /// The stored (and wire) spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::InProgress => "in-progress",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A stored practice session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    /// Id.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// Owner.
+    pub user_id: ObjectId,
+    /// The role practised for.
+    pub role: String,
+    /// Target seniority.
+    pub experience: Experience,
+    /// Topics to cover.
+    pub topics: Vec<String>,
+    /// Free-text description.
+    pub description: String,
+    /// Where the session stands.
+    pub status: SessionStatus,
+    /// Planned duration in minutes.
+    pub duration_minutes: i32,
+    /// Questions the session holds: changed only together with the questions themselves
+    /// (in one transaction), so it is exact and guards the per-session cap.
+    pub question_count: i32,
+    /// Creation time.
+    pub created_at: DateTime,
+    /// Last change of the session's own fields.
+    pub updated_at: DateTime,
 }
 
 /// The role practised for, 2–100 characters after trimming.

@@ -151,6 +151,75 @@ impl TestApp {
             .expect("request")
     }
 
+    /// `method` `path` as the holder of `token` (none: anonymous), with an optional JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        token: Option<&str>,
+        path: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// POST `path` with a JSON body as the holder of `token`.
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.call(reqwest::Method::POST, Some(token), path, Some(body))
+            .await
+    }
+
+    /// PATCH `path` with a JSON body as the holder of `token`.
+    pub async fn patch_as(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.call(reqwest::Method::PATCH, Some(token), path, Some(body))
+            .await
+    }
+
+    /// DELETE `path` as the holder of `token`.
+    pub async fn delete_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.call(reqwest::Method::DELETE, Some(token), path, None)
+            .await
+    }
+
+    /// GET `path` as `token`, expecting 200; returns the JSON body.
+    pub async fn get_json(&self, token: &str, path: &str) -> Value {
+        let resp = self.get_as(token, path).await;
+        assert_eq!(resp.status(), 200, "GET {path}");
+        resp.json().await.expect("json")
+    }
+
+    /// Creates a session for `token` (role `role`); returns its JSON.
+    pub async fn create_session(&self, token: &str, role: &str) -> Value {
+        let resp = self
+            .post_as(
+                token,
+                "/api/v1/sessions",
+                &serde_json::json!({ "role": role, "experience": "mid-level", "topics": ["Rust"] }),
+            )
+            .await;
+        assert_eq!(resp.status(), 201, "create session");
+        resp.json().await.expect("json")
+    }
+
+    /// Adds custom question number `n` (unique text) to `session_id`; returns the response.
+    pub async fn add_question(&self, token: &str, session_id: &str, n: usize) -> reqwest::Response {
+        self.post_as(
+            token,
+            &format!("/api/v1/sessions/{session_id}/questions"),
+            &serde_json::json!({
+                "question": format!("Question number {n}: what does it do?"),
+                "answer": format!("Answer number {n} explains it in words."),
+            }),
+        )
+        .await
+    }
+
     /// Registers a fresh account; returns the register response body.
     pub async fn register(&self) -> Account {
         let email = format!("{}@example.com", unique("user-"));

@@ -1,0 +1,571 @@
+//! Questions: a session's list, custom questions, edits, search and bulk actions.
+
+use std::collections::HashSet;
+
+use bson::{Document, oid::ObjectId};
+use common::{
+    db::questions::{BulkAction, Duplicate, ListFilter, Questions},
+    domain::{
+        Invalid,
+        question::{
+            Difficulty, NewQuestion, Question, Source, parse_answer, parse_category, parse_notes,
+            parse_question, text_hash,
+        },
+    },
+};
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Enum, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use crate::{
+    auth::BearerAuth,
+    error::{ApiError, ApiResult, Validation},
+    routes::{ApiTags, NoContent, object_id, page_args, sessions::owned_session},
+    state::AppState,
+};
+
+/// Most ids in one bulk request.
+const MAX_BULK_IDS: usize = 100;
+
+/// An interview question with its model answer.
+#[derive(Debug, Object)]
+pub struct QuestionView {
+    /// Id.
+    pub id: String,
+    /// The session it belongs to.
+    pub session_id: String,
+    /// The question.
+    pub question: String,
+    /// A model answer.
+    pub answer: String,
+    /// The user's notes ("" when none).
+    pub notes: String,
+    /// How hard it is.
+    pub difficulty: Difficulty,
+    /// Category ("" when none).
+    pub category: String,
+    /// Pinned questions list first.
+    pub is_pinned: bool,
+    /// Where it came from.
+    pub source: Source,
+    /// Creation time.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Last change.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<Question> for QuestionView {
+    fn from(q: Question) -> Self {
+        Self {
+            id: q.id.to_hex(),
+            session_id: q.session_id.to_hex(),
+            question: q.question,
+            answer: q.answer,
+            notes: q.notes,
+            difficulty: q.difficulty,
+            category: q.category,
+            is_pinned: q.is_pinned,
+            source: q.source,
+            created_at: q.created_at.to_chrono(),
+            updated_at: q.updated_at.to_chrono(),
+        }
+    }
+}
+
+/// A question the user writes.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AddQuestionRequest {
+    /// 5–2000 characters; unique within the session (ignoring case, spacing and
+    /// punctuation).
+    #[oai(validator(min_length = 5, max_length = 2000))]
+    pub question: String,
+    /// 10–5000 characters.
+    #[oai(validator(min_length = 10, max_length = 5000))]
+    pub answer: String,
+    /// At most 1000 characters.
+    #[oai(default, validator(max_length = 1000))]
+    pub notes: String,
+    /// `medium` when omitted.
+    pub difficulty: Option<Difficulty>,
+    /// At most 100 characters.
+    #[oai(default, validator(max_length = 100))]
+    pub category: String,
+    /// Pin it at once.
+    #[oai(default)]
+    pub is_pinned: bool,
+}
+
+/// Changes to a question: only the fields given change.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateQuestionRequest {
+    /// 5–2000 characters; unique within the session.
+    #[oai(validator(min_length = 5, max_length = 2000))]
+    pub question: Option<String>,
+    /// 10–5000 characters.
+    #[oai(validator(min_length = 10, max_length = 5000))]
+    pub answer: Option<String>,
+    /// At most 1000 characters; "" clears them.
+    #[oai(validator(max_length = 1000))]
+    pub notes: Option<String>,
+    /// New difficulty.
+    pub difficulty: Option<Difficulty>,
+    /// At most 100 characters; "" clears it.
+    #[oai(validator(max_length = 100))]
+    pub category: Option<String>,
+    /// Pin (`true`) or unpin (`false`); setting the current value changes nothing.
+    pub is_pinned: Option<bool>,
+}
+
+/// A page of a session's questions, pinned first, then newest.
+#[derive(Debug, Object)]
+pub struct QuestionPage {
+    /// The questions.
+    pub items: Vec<QuestionView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A search hit: the question and the role of its session.
+#[derive(Debug, Object)]
+pub struct SearchHit {
+    /// The question.
+    #[oai(flatten)]
+    pub question: QuestionView,
+    /// The role of the question's session.
+    pub session_role: String,
+}
+
+/// A page of search hits, newest first.
+#[derive(Debug, Object)]
+pub struct SearchPage {
+    /// The hits.
+    pub items: Vec<SearchHit>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What a bulk request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum BulkActionName {
+    /// Delete the questions (`value` not used).
+    Delete,
+    /// Set the difficulty to `value` (`easy`, `medium` or `hard`).
+    SetDifficulty,
+    /// Pin (`value: true`) or unpin (`value: false`).
+    SetPinned,
+    /// Set the category to `value` (a string of at most 100 characters).
+    SetCategory,
+}
+
+/// One action on many questions.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct BulkRequest {
+    /// The action.
+    pub action: BulkActionName,
+    /// 1–100 question ids.
+    #[oai(validator(min_items = 1, max_items = 100))]
+    pub ids: Vec<String>,
+    /// The new value, for the `set_*` actions.
+    pub value: Option<serde_json::Value>,
+}
+
+/// The outcome for one id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum BulkOutcome {
+    /// Done.
+    Ok,
+    /// No such question of the caller's.
+    NotFound,
+    /// Not a question id.
+    Invalid,
+}
+
+/// The outcome for one id of the request.
+#[derive(Debug, Object)]
+pub struct BulkItem {
+    /// The id as given.
+    pub id: String,
+    /// What happened to it.
+    pub result: BulkOutcome,
+}
+
+/// Outcomes in the order of the request's ids.
+#[derive(Debug, Object)]
+pub struct BulkResult {
+    /// One entry per id given.
+    pub results: Vec<BulkItem>,
+    /// How many entries are `ok`.
+    pub succeeded: u32,
+}
+
+/// A question.
+#[derive(Debug, ApiResponse)]
+pub enum QuestionResponse {
+    /// The question.
+    #[oai(status = 200)]
+    Ok(Json<QuestionView>),
+}
+
+/// A created question.
+#[derive(Debug, ApiResponse)]
+pub enum QuestionCreated {
+    /// The new question.
+    #[oai(status = 201)]
+    Created(Json<QuestionView>),
+}
+
+/// A page of questions.
+#[derive(Debug, ApiResponse)]
+pub enum QuestionList {
+    /// The page.
+    #[oai(status = 200)]
+    Ok(Json<QuestionPage>),
+}
+
+/// Search results.
+#[derive(Debug, ApiResponse)]
+pub enum SearchResponse {
+    /// The page.
+    #[oai(status = 200)]
+    Ok(Json<SearchPage>),
+}
+
+/// Bulk outcomes.
+#[derive(Debug, ApiResponse)]
+pub enum BulkResponse {
+    /// One outcome per id.
+    #[oai(status = 200)]
+    Ok(Json<BulkResult>),
+}
+
+fn duplicate() -> ApiError {
+    ApiError::conflict(
+        "duplicate-question",
+        "The session already has this question (ignoring case, spacing and punctuation).",
+    )
+}
+
+fn bulk_action(action: BulkActionName, value: Option<serde_json::Value>) -> ApiResult<BulkAction> {
+    let invalid = |message: &str| ApiError::from(Invalid::new("value", message));
+    Ok(match action {
+        BulkActionName::Delete => BulkAction::Delete,
+        BulkActionName::SetDifficulty => value
+            .as_ref()
+            .and_then(|v| v.as_str())
+            .and_then(Difficulty::parse)
+            .map(BulkAction::SetDifficulty)
+            .ok_or_else(|| invalid("must be easy, medium or hard"))?,
+        BulkActionName::SetPinned => value
+            .as_ref()
+            .and_then(serde_json::Value::as_bool)
+            .map(BulkAction::SetPinned)
+            .ok_or_else(|| invalid("must be true or false"))?,
+        BulkActionName::SetCategory => {
+            let raw = value
+                .as_ref()
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| invalid("must be a string"))?;
+            let category = parse_category(raw).map_err(|e| invalid(&e.message))?;
+            BulkAction::SetCategory(category)
+        }
+    })
+}
+
+/// Questions.
+#[derive(Debug)]
+pub struct QuestionsApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Questions")]
+impl QuestionsApi {
+    /// A session's questions: pinned first, then newest.
+    #[oai(
+        path = "/sessions/:session_id/questions",
+        method = "get",
+        operation_id = "questions_list"
+    )]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one argument per query parameter"
+    )]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// A session of the caller's (anything else is 404).
+        session_id: Path<String>,
+        /// Only pinned (`true`) or only unpinned (`false`) questions.
+        pinned: Query<Option<bool>>,
+        /// Only questions of this difficulty.
+        difficulty: Query<Option<Difficulty>>,
+        /// Only questions of this category (exact).
+        #[oai(validator(max_length = 100))]
+        category: Query<Option<String>>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(max_length = 256))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<QuestionList> {
+        let (limit, cursor) = page_args(limit.0, cursor.0.as_deref())?;
+        let session = owned_session(&state, auth.0.id, &session_id).await?;
+        let filter = ListFilter {
+            pinned: pinned.0,
+            difficulty: difficulty.0,
+            category: category.0.map(|c| c.trim().to_owned()),
+        };
+        let page = Questions::new(&state.db)
+            .list(session.id, &filter, cursor.as_ref(), limit)
+            .await?;
+        Ok(QuestionList::Ok(Json(QuestionPage {
+            next_cursor: page.next.map(|c| c.encode()),
+            items: page.items.into_iter().map(Into::into).collect(),
+        })))
+    }
+
+    /// Add a question of the user's own (source `custom`).
+    #[oai(
+        path = "/sessions/:session_id/questions",
+        method = "post",
+        operation_id = "questions_add"
+    )]
+    async fn add(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// A session of the caller's (anything else is 404).
+        session_id: Path<String>,
+        body: Json<AddQuestionRequest>,
+    ) -> ApiResult<QuestionCreated> {
+        let id = object_id(&session_id, "session")?;
+        let mut v = Validation::default();
+        let item = NewQuestion {
+            question: v.field(parse_question(&body.question)),
+            answer: v.field(parse_answer(&body.answer)),
+            notes: v.field(parse_notes(&body.notes)),
+            category: v.field(parse_category(&body.category)),
+            difficulty: body.difficulty.unwrap_or(Difficulty::Medium),
+            is_pinned: body.is_pinned,
+            source: Source::Custom,
+        };
+        v.finish()?;
+        let cap = state.config.common.max_questions_per_session;
+        let added = Questions::new(&state.db)
+            .add(auth.0.id, id, vec![item], cap)
+            .await?
+            .ok_or_else(|| ApiError::not_found("session"))?;
+        if added.duplicates > 0 {
+            return Err(duplicate());
+        }
+        if added.over_cap > 0 {
+            return Err(ApiError::conflict(
+                "session-full",
+                format!("A session holds at most {cap} questions; delete some first."),
+            ));
+        }
+        let question = added
+            .inserted
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("add reported neither a question nor a reason"))?;
+        Ok(QuestionCreated::Created(Json(question.into())))
+    }
+
+    /// Search the caller's questions (question, answer and notes) for a literal text,
+    /// ignoring case; newest first.
+    #[oai(
+        path = "/questions/search",
+        method = "get",
+        operation_id = "questions_search"
+    )]
+    async fn search(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// 1–100 characters, matched literally (no patterns).
+        #[oai(validator(min_length = 1, max_length = 100))]
+        q: Query<String>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(max_length = 256))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<SearchResponse> {
+        let (limit, cursor) = page_args(limit.0, cursor.0.as_deref())?;
+        let page = Questions::new(&state.db)
+            .search(auth.0.id, &q, cursor.as_ref(), limit)
+            .await?;
+        Ok(SearchResponse::Ok(Json(SearchPage {
+            next_cursor: page.next.map(|c| c.encode()),
+            items: page
+                .items
+                .into_iter()
+                .map(|(q, role)| SearchHit {
+                    question: q.into(),
+                    session_role: role,
+                })
+                .collect(),
+        })))
+    }
+
+    /// Apply one action to up to 100 questions; one outcome per id.
+    #[oai(
+        path = "/questions/bulk",
+        method = "post",
+        operation_id = "questions_bulk"
+    )]
+    async fn bulk(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<BulkRequest>,
+    ) -> ApiResult<BulkResponse> {
+        let body = body.0;
+        if body.ids.is_empty() || body.ids.len() > MAX_BULK_IDS {
+            return Err(ApiError::invalid_field("ids", "must hold 1 to 100 ids"));
+        }
+        let action = bulk_action(body.action, body.value)?;
+        let parsed: Vec<Option<ObjectId>> = body
+            .ids
+            .iter()
+            .map(|raw| ObjectId::parse_str(raw).ok())
+            .collect();
+        let unique: Vec<ObjectId> = parsed
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let done = if unique.is_empty() {
+            HashSet::new()
+        } else {
+            Questions::new(&state.db)
+                .bulk(auth.0.id, &unique, &action)
+                .await?
+        };
+        let results: Vec<BulkItem> = body
+            .ids
+            .into_iter()
+            .zip(parsed)
+            .map(|(id, oid)| BulkItem {
+                id,
+                result: match oid {
+                    None => BulkOutcome::Invalid,
+                    Some(oid) if done.contains(&oid) => BulkOutcome::Ok,
+                    Some(_) => BulkOutcome::NotFound,
+                },
+            })
+            .collect();
+        let succeeded = results
+            .iter()
+            .filter(|r| r.result == BulkOutcome::Ok)
+            .count();
+        Ok(BulkResponse::Ok(Json(BulkResult {
+            results,
+            succeeded: u32::try_from(succeeded).unwrap_or(u32::MAX),
+        })))
+    }
+
+    /// One question.
+    #[oai(
+        path = "/questions/:question_id",
+        method = "get",
+        operation_id = "questions_get"
+    )]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// A question of the caller's (anything else is 404).
+        question_id: Path<String>,
+    ) -> ApiResult<QuestionResponse> {
+        let id = object_id(&question_id, "question")?;
+        let question = Questions::new(&state.db)
+            .get(auth.0.id, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("question"))?;
+        Ok(QuestionResponse::Ok(Json(question.into())))
+    }
+
+    /// Change a question (only the fields given), including pinning it.
+    #[oai(
+        path = "/questions/:question_id",
+        method = "patch",
+        operation_id = "questions_update"
+    )]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// A question of the caller's (anything else is 404).
+        question_id: Path<String>,
+        body: Json<UpdateQuestionRequest>,
+    ) -> ApiResult<QuestionResponse> {
+        let id = object_id(&question_id, "question")?;
+        let body = body.0;
+        let mut v = Validation::default();
+        let mut set = Document::new();
+        if let Some(q) = v.optional(body.question, |q| parse_question(&q)) {
+            set.insert("text_hash", text_hash(&q));
+            set.insert("question", q);
+        }
+        if let Some(a) = v.optional(body.answer, |a| parse_answer(&a)) {
+            set.insert("answer_words", common::domain::question::answer_words(&a));
+            set.insert("answer", a);
+        }
+        if let Some(n) = v.optional(body.notes, |n| parse_notes(&n)) {
+            set.insert("notes", n);
+        }
+        if let Some(c) = v.optional(body.category, |c| parse_category(&c)) {
+            set.insert("category", c);
+        }
+        v.finish()?;
+        if let Some(d) = body.difficulty {
+            set.insert("difficulty", d.as_str());
+        }
+        if let Some(p) = body.is_pinned {
+            set.insert("is_pinned", p);
+        }
+        let questions = Questions::new(&state.db);
+        let updated = if set.is_empty() {
+            questions.get(auth.0.id, id).await?
+        } else {
+            questions
+                .update(auth.0.id, id, set)
+                .await?
+                .map_err(|Duplicate| duplicate())?
+        };
+        let question = updated.ok_or_else(|| ApiError::not_found("question"))?;
+        Ok(QuestionResponse::Ok(Json(question.into())))
+    }
+
+    /// Delete a question.
+    #[oai(
+        path = "/questions/:question_id",
+        method = "delete",
+        operation_id = "questions_delete"
+    )]
+    async fn delete(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// A question of the caller's (anything else is 404).
+        question_id: Path<String>,
+    ) -> ApiResult<NoContent> {
+        let id = object_id(&question_id, "question")?;
+        if !Questions::new(&state.db).delete(auth.0.id, id).await? {
+            return Err(ApiError::not_found("question"));
+        }
+        Ok(NoContent::Done)
+    }
+}

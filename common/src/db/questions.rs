@@ -1,0 +1,504 @@
+//! The `questions` collection.
+//!
+//! Every path that adds questions goes through [`Questions::add`], which holds the
+//! per-session cap and the no-duplicates rule under concurrency: the session's
+//! `question_count` and the inserted questions change in one transaction, so two writers
+//! racing for the last slots conflict on the session document and one of them retries.
+//! Duplicates are refused by the unique `{session_id, text_hash}` index.
+
+use std::collections::{HashMap, HashSet};
+
+use bson::{DateTime, Document, doc, oid::ObjectId};
+use futures::TryStreamExt;
+use mongodb::{
+    ClientSession, Collection, Database, error::Error, options::Hint, options::ReturnDocument,
+};
+
+use super::{is_duplicate_key, sessions};
+use crate::{
+    domain::{
+        question::{Difficulty, NewQuestion, Question, Source, escape_regex},
+        session::Session,
+    },
+    pagination::{Cursor, Page},
+};
+
+pub use sessions::ListError;
+
+/// Collection name.
+pub const COLLECTION: &str = "questions";
+/// Name of the `{session_id: 1, is_pinned: -1, created_at: -1}` index.
+pub const BY_SESSION_PINNED: &str = "session_id_1_is_pinned_-1_created_at_-1";
+/// Name of the `{session_id: 1, category: 1}` index.
+pub const BY_SESSION_CATEGORY: &str = "session_id_1_category_1";
+
+/// What [`Questions::add`] did with a batch.
+#[derive(Debug, Default)]
+pub struct Added {
+    /// The questions stored, in the order given.
+    pub inserted: Vec<Question>,
+    /// Items left out because the session (or the batch itself) already has their text.
+    pub duplicates: usize,
+    /// Items left out because the session was full.
+    pub over_cap: usize,
+}
+
+/// Filters of a session's question list.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Only pinned (or only unpinned) questions.
+    pub pinned: Option<bool>,
+    /// Only this difficulty.
+    pub difficulty: Option<Difficulty>,
+    /// Only this category (exact).
+    pub category: Option<String>,
+}
+
+/// A bulk change.
+#[derive(Debug, Clone)]
+pub enum BulkAction {
+    /// Delete the questions.
+    Delete,
+    /// Set their difficulty.
+    SetDifficulty(Difficulty),
+    /// Pin or unpin them.
+    SetPinned(bool),
+    /// Set their category.
+    SetCategory(String),
+}
+
+/// Counts over a session's questions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Questions in the session.
+    pub total: i64,
+    /// Pinned questions.
+    pub pinned: i64,
+    /// Count per difficulty.
+    pub by_difficulty: HashMap<Difficulty, i64>,
+    /// Count per category ("" for none).
+    pub by_category: HashMap<String, i64>,
+    /// Count per source.
+    pub by_source: HashMap<Source, i64>,
+    /// Sum of the answers' word counts.
+    pub answer_words: i64,
+}
+
+/// A page of search hits: each question with its session's role.
+pub type SearchPage = Page<(Question, String)>;
+
+/// Question storage.
+#[derive(Debug, Clone)]
+pub struct Questions {
+    db: Database,
+    col: Collection<Question>,
+}
+
+impl Questions {
+    /// The repository on `db`.
+    pub fn new(db: &Database) -> Self {
+        Self {
+            db: db.clone(),
+            col: db.collection(COLLECTION),
+        }
+    }
+
+    /// Adds `items` to the user's session, keeping at most `cap` questions in it and never
+    /// two with the same normalized text. Items beyond the free room or duplicating a
+    /// question are left out and counted; the rest are stored atomically with the session's
+    /// count. `None` when the session does not exist (or is not the user's).
+    ///
+    /// Safe to repeat: a retried batch finds its questions already there and adds nothing.
+    pub async fn add(
+        &self,
+        user_id: ObjectId,
+        session_id: ObjectId,
+        items: Vec<NewQuestion>,
+        cap: u32,
+    ) -> Result<Option<Added>, Error> {
+        let sessions = self.db.collection::<Session>(sessions::COLLECTION);
+        let cap = i64::from(cap);
+        // A concurrent insert of the same text can slip between our duplicate check and
+        // our insert (the index then refuses it and the transaction aborts); checking again
+        // sees it, so a few rounds always settle.
+        for _ in 0..3 {
+            let mut txn = self.db.client().start_session().await?;
+            let result = txn
+                .start_transaction()
+                .and_run(
+                    (&sessions, &self.col, &items),
+                    |txn, (sessions, col, items)| {
+                        Box::pin(async move {
+                            add_in_transaction(txn, sessions, col, items, user_id, session_id, cap)
+                                .await
+                        })
+                    },
+                )
+                .await;
+            match result {
+                Err(e) if is_duplicate_key(&e) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::custom(
+            "duplicate check did not settle after 3 rounds",
+        ))
+    }
+
+    /// The user's question with this id.
+    pub async fn get(&self, user_id: ObjectId, id: ObjectId) -> Result<Option<Question>, Error> {
+        self.col
+            .find_one(doc! { "_id": id, "user_id": user_id })
+            .await
+    }
+
+    /// A session's questions, pinned first, then newest. The caller has checked that the
+    /// session is the user's.
+    pub async fn list(
+        &self,
+        session_id: ObjectId,
+        filter: &ListFilter,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<Question>, ListError> {
+        let (query, index) = list_query(session_id, filter, after)?;
+        let items: Vec<Question> = self
+            .col
+            .find(query)
+            .sort(LIST_ORDER.clone())
+            .hint(Hint::Name(index.to_owned()))
+            .limit(i64::from(limit) + 1)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(Page::from_overfetch(items, limit, |q| Cursor {
+            pinned: Some(q.is_pinned),
+            created_at_ms: q.created_at.timestamp_millis(),
+            id: q.id,
+        }))
+    }
+
+    /// The server's `explain` of the first page of [`Questions::list`] (what the query
+    /// planner does with exactly that query).
+    pub async fn explain_list(
+        &self,
+        session_id: ObjectId,
+        filter: &ListFilter,
+        limit: u32,
+    ) -> Result<Document, ListError> {
+        let (query, index) = list_query(session_id, filter, None)?;
+        Ok(self
+            .db
+            .run_command(doc! {
+                "explain": {
+                    "find": COLLECTION,
+                    "filter": query,
+                    "sort": LIST_ORDER.clone(),
+                    "hint": index,
+                    "limit": i64::from(limit) + 1,
+                },
+                "verbosity": "queryPlanner",
+            })
+            .await?)
+    }
+
+    /// Applies `set` (validated fields; `text_hash` included when the text changes) to the
+    /// user's question. `Ok(Err(()))` when the new text duplicates another question of the
+    /// session.
+    pub async fn update(
+        &self,
+        user_id: ObjectId,
+        id: ObjectId,
+        mut set: Document,
+    ) -> Result<Result<Option<Question>, Duplicate>, Error> {
+        set.insert("updated_at", DateTime::now());
+        match self
+            .col
+            .find_one_and_update(doc! { "_id": id, "user_id": user_id }, doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .await
+        {
+            Ok(q) => Ok(Ok(q)),
+            Err(e) if is_duplicate_key(&e) => Ok(Err(Duplicate)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the user's question (and frees its slot in the session); `false` when
+    /// there was no such question.
+    pub async fn delete(&self, user_id: ObjectId, id: ObjectId) -> Result<bool, Error> {
+        let found = self.bulk(user_id, &[id], &BulkAction::Delete).await?;
+        Ok(found.contains(&id))
+    }
+
+    /// Applies `action` to those of `ids` that are the user's; returns those ids.
+    pub async fn bulk(
+        &self,
+        user_id: ObjectId,
+        ids: &[ObjectId],
+        action: &BulkAction,
+    ) -> Result<HashSet<ObjectId>, Error> {
+        let sessions = self.db.collection::<Document>(sessions::COLLECTION);
+        let col = self.col.clone_with_type::<Document>();
+        let mut txn = self.db.client().start_session().await?;
+        txn.start_transaction()
+            .and_run((&sessions, &col, ids, action), |txn, context| {
+                let (sessions, col, ids, action) = *context;
+                Box::pin(async move {
+                    // Read in the transaction, so the counts adjusted below are exact.
+                    let owned: Vec<Document> = col
+                        .find(doc! { "_id": { "$in": ids }, "user_id": user_id })
+                        .projection(doc! { "_id": 1, "session_id": 1 })
+                        .session(&mut *txn)
+                        .await?
+                        .stream(&mut *txn)
+                        .try_collect()
+                        .await?;
+                    let mut per_session: HashMap<ObjectId, i32> = HashMap::new();
+                    let mut found = HashSet::new();
+                    for d in &owned {
+                        if let (Ok(id), Ok(sid)) =
+                            (d.get_object_id("_id"), d.get_object_id("session_id"))
+                        {
+                            found.insert(id);
+                            *per_session.entry(sid).or_default() += 1;
+                        }
+                    }
+                    if found.is_empty() {
+                        return Ok(found);
+                    }
+                    let target = doc! { "_id": { "$in": found.iter().collect::<Vec<_>>() } };
+                    let set = match action {
+                        BulkAction::Delete => {
+                            col.delete_many(target).session(&mut *txn).await?;
+                            for (sid, n) in per_session {
+                                sessions
+                                    .update_one(
+                                        doc! { "_id": sid },
+                                        doc! { "$inc": { "question_count": -n } },
+                                    )
+                                    .session(&mut *txn)
+                                    .await?;
+                            }
+                            return Ok(found);
+                        }
+                        BulkAction::SetDifficulty(d) => doc! { "difficulty": d.as_str() },
+                        BulkAction::SetPinned(p) => doc! { "is_pinned": *p },
+                        BulkAction::SetCategory(c) => doc! { "category": c.as_str() },
+                    };
+                    let mut set = set;
+                    set.insert("updated_at", DateTime::now());
+                    col.update_many(target, doc! { "$set": set })
+                        .session(&mut *txn)
+                        .await?;
+                    Ok(found)
+                })
+            })
+            .await
+    }
+
+    /// The user's questions whose question, answer or notes contain `text` (literally,
+    /// ignoring case), newest first, each with its session's role.
+    pub async fn search(
+        &self,
+        user_id: ObjectId,
+        text: &str,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<SearchPage, ListError> {
+        let pattern = doc! { "$regex": escape_regex(text), "$options": "i" };
+        let mut all = vec![doc! { "$or": [
+            { "question": pattern.clone() },
+            { "answer": pattern.clone() },
+            { "notes": pattern },
+        ] }];
+        if let Some(cursor) = after {
+            all.push(cursor.after_newest()?);
+        }
+        let items: Vec<Question> = self
+            .col
+            .find(doc! { "user_id": user_id, "$and": all })
+            .sort(doc! { "created_at": -1, "_id": -1 })
+            .limit(i64::from(limit) + 1)
+            .await?
+            .try_collect()
+            .await?;
+        let page = Page::from_overfetch(items, limit, |q| Cursor {
+            pinned: None,
+            created_at_ms: q.created_at.timestamp_millis(),
+            id: q.id,
+        });
+        let session_ids: Vec<ObjectId> = page
+            .items
+            .iter()
+            .map(|q| q.session_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut roles: HashMap<ObjectId, String> = HashMap::new();
+        let mut rows = self
+            .db
+            .collection::<Document>(sessions::COLLECTION)
+            .find(doc! { "_id": { "$in": session_ids }, "user_id": user_id })
+            .projection(doc! { "role": 1 })
+            .await?;
+        while let Some(row) = rows.try_next().await? {
+            if let (Ok(id), Ok(role)) = (row.get_object_id("_id"), row.get_str("role")) {
+                roles.insert(id, role.to_owned());
+            }
+        }
+        Ok(page.map(|q| {
+            let role = roles.get(&q.session_id).cloned().unwrap_or_default();
+            (q, role)
+        }))
+    }
+
+    /// Counts over a session's questions (one aggregation; answers are not read).
+    pub async fn stats(&self, session_id: ObjectId) -> Result<Stats, Error> {
+        let mut rows = self
+            .col
+            .clone_with_type::<Document>()
+            .aggregate([
+                doc! { "$match": { "session_id": session_id } },
+                doc! { "$group": {
+                    "_id": {
+                        "d": "$difficulty", "c": "$category", "s": "$source", "p": "$is_pinned",
+                    },
+                    "n": { "$sum": 1 },
+                    "w": { "$sum": "$answer_words" },
+                } },
+            ])
+            .await?;
+        let mut stats = Stats::default();
+        while let Some(row) = rows.try_next().await? {
+            let n = sessions::number(&row, "n").unwrap_or(0);
+            let key = row.get_document("_id").cloned().unwrap_or_default();
+            stats.total += n;
+            stats.answer_words += sessions::number(&row, "w").unwrap_or(0);
+            if key.get_bool("p").unwrap_or(false) {
+                stats.pinned += n;
+            }
+            if let Some(d) = key.get_str("d").ok().and_then(Difficulty::parse) {
+                *stats.by_difficulty.entry(d).or_default() += n;
+            }
+            if let Ok(s) = bson::from_bson::<Source>(key.get("s").cloned().unwrap_or_default()) {
+                *stats.by_source.entry(s).or_default() += n;
+            }
+            let category = key.get_str("c").unwrap_or_default().to_owned();
+            *stats.by_category.entry(category).or_default() += n;
+        }
+        Ok(stats)
+    }
+
+    /// Deletes every question of the user (account deletion).
+    pub async fn delete_user(&self, user_id: ObjectId) -> Result<(), Error> {
+        self.col
+            .delete_many(doc! { "user_id": user_id })
+            .await
+            .map(drop)
+    }
+}
+
+/// Pinned first, then newest; the id breaks ties between equal timestamps.
+static LIST_ORDER: std::sync::LazyLock<Document> =
+    std::sync::LazyLock::new(|| doc! { "is_pinned": -1, "created_at": -1, "_id": -1 });
+
+/// The filter of a list page and the index that serves it. The planner could pick either
+/// index for the equality on `session_id`; naming the one that fits keeps plans stable.
+fn list_query(
+    session_id: ObjectId,
+    filter: &ListFilter,
+    after: Option<&Cursor>,
+) -> Result<(Document, &'static str), ListError> {
+    let mut query = doc! { "session_id": session_id };
+    if let Some(pinned) = filter.pinned {
+        query.insert("is_pinned", pinned);
+    }
+    if let Some(difficulty) = filter.difficulty {
+        query.insert("difficulty", difficulty.as_str());
+    }
+    if let Some(category) = &filter.category {
+        query.insert("category", category.as_str());
+    }
+    if let Some(cursor) = after {
+        query.extend(cursor.after_pinned_newest()?);
+    }
+    let index = if filter.category.is_some() {
+        BY_SESSION_CATEGORY
+    } else {
+        BY_SESSION_PINNED
+    };
+    Ok((query, index))
+}
+
+/// The new text duplicates another question of the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duplicate;
+
+async fn add_in_transaction(
+    txn: &mut ClientSession,
+    sessions: &Collection<Session>,
+    col: &Collection<Question>,
+    items: &[NewQuestion],
+    user_id: ObjectId,
+    session_id: ObjectId,
+    cap: i64,
+) -> Result<Option<Added>, Error> {
+    let Some(session) = sessions
+        .find_one(doc! { "_id": session_id, "user_id": user_id })
+        .session(&mut *txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let now = DateTime::now();
+    let records: Vec<Question> = items
+        .iter()
+        .map(|item| item.clone().into_record(user_id, session_id, now))
+        .collect();
+    let hashes: Vec<&str> = records.iter().map(|q| q.text_hash.as_str()).collect();
+    let mut taken: HashSet<String> = col
+        .clone_with_type::<Document>()
+        .find(doc! { "session_id": session_id, "text_hash": { "$in": hashes } })
+        .projection(doc! { "text_hash": 1 })
+        .session(&mut *txn)
+        .await?
+        .stream(&mut *txn)
+        .try_collect::<Vec<Document>>()
+        .await?
+        .iter()
+        .filter_map(|d| d.get_str("text_hash").ok().map(str::to_owned))
+        .collect();
+    let mut room = usize::try_from((cap - i64::from(session.question_count)).max(0)).unwrap_or(0);
+    let mut added = Added::default();
+    let mut keep = Vec::new();
+    for record in records {
+        if !taken.insert(record.text_hash.clone()) {
+            added.duplicates += 1;
+        } else if room == 0 {
+            added.over_cap += 1;
+        } else {
+            room -= 1;
+            keep.push(record);
+        }
+    }
+    if keep.is_empty() {
+        return Ok(Some(added));
+    }
+    let n = i32::try_from(keep.len()).unwrap_or(i32::MAX);
+    // Writing the session document is what makes concurrent adds conflict (and retry).
+    let counted = sessions
+        .update_one(
+            doc! { "_id": session_id, "question_count": session.question_count },
+            doc! { "$inc": { "question_count": n } },
+        )
+        .session(&mut *txn)
+        .await?;
+    if counted.matched_count != 1 {
+        // Cannot happen inside a snapshot transaction; refuse rather than overfill.
+        return Err(Error::custom("the session changed during the transaction"));
+    }
+    col.insert_many(&keep).session(&mut *txn).await?;
+    added.inserted = keep;
+    Ok(Some(added))
+}

@@ -1,0 +1,168 @@
+//! The `sessions` collection. Every query carries `user_id`: a session of another user is
+//! indistinguishable from a missing one.
+
+use std::collections::HashMap;
+
+use bson::{DateTime, Document, doc, oid::ObjectId};
+use futures::TryStreamExt;
+use mongodb::{Collection, Database, error::Error, options::ReturnDocument};
+
+use super::questions;
+use crate::{
+    domain::session::{Session, SessionStatus},
+    pagination::{BadCursor, Cursor, Page},
+};
+
+/// Collection name.
+pub const COLLECTION: &str = "sessions";
+
+/// A failed list query.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// The cursor is not one of this list's.
+    #[error(transparent)]
+    Cursor(#[from] BadCursor),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] Error),
+}
+
+/// Session storage.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    db: Database,
+    col: Collection<Session>,
+}
+
+impl Sessions {
+    /// The repository on `db`.
+    pub fn new(db: &Database) -> Self {
+        Self {
+            db: db.clone(),
+            col: db.collection(COLLECTION),
+        }
+    }
+
+    /// Stores a new session.
+    pub async fn insert(&self, session: &Session) -> Result<(), Error> {
+        self.col.insert_one(session).await.map(drop)
+    }
+
+    /// The user's session with this id.
+    pub async fn get(&self, user_id: ObjectId, id: ObjectId) -> Result<Option<Session>, Error> {
+        self.col
+            .find_one(doc! { "_id": id, "user_id": user_id })
+            .await
+    }
+
+    /// The user's sessions, newest first, optionally of one status.
+    pub async fn list(
+        &self,
+        user_id: ObjectId,
+        status: Option<SessionStatus>,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<Session>, ListError> {
+        let mut filter = doc! { "user_id": user_id };
+        if let Some(status) = status {
+            filter.insert("status", status.as_str());
+        }
+        if let Some(cursor) = after {
+            filter.extend(cursor.after_newest()?);
+        }
+        let items: Vec<Session> = self
+            .col
+            .find(filter)
+            .sort(doc! { "created_at": -1, "_id": -1 })
+            .limit(i64::from(limit) + 1)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(Page::from_overfetch(items, limit, |s| Cursor {
+            pinned: None,
+            created_at_ms: s.created_at.timestamp_millis(),
+            id: s.id,
+        }))
+    }
+
+    /// Applies `set` (already validated fields) to the user's session; returns it changed.
+    pub async fn update(
+        &self,
+        user_id: ObjectId,
+        id: ObjectId,
+        mut set: Document,
+    ) -> Result<Option<Session>, Error> {
+        set.insert("updated_at", DateTime::now());
+        self.col
+            .find_one_and_update(doc! { "_id": id, "user_id": user_id }, doc! { "$set": set })
+            .return_document(ReturnDocument::After)
+            .await
+    }
+
+    /// Deletes the user's session and its questions in one transaction; `false` when there
+    /// was no such session.
+    pub async fn delete(&self, user_id: ObjectId, id: ObjectId) -> Result<bool, Error> {
+        let questions = self.db.collection::<Document>(questions::COLLECTION);
+        let mut session = self.db.client().start_session().await?;
+        session
+            .start_transaction()
+            .and_run((&self.col, &questions), |txn, (sessions, questions)| {
+                Box::pin(async move {
+                    let deleted = sessions
+                        .delete_one(doc! { "_id": id, "user_id": user_id })
+                        .session(&mut *txn)
+                        .await?
+                        .deleted_count;
+                    if deleted == 1 {
+                        questions
+                            .delete_many(doc! { "session_id": id })
+                            .session(&mut *txn)
+                            .await?;
+                    }
+                    Ok(deleted == 1)
+                })
+            })
+            .await
+    }
+
+    /// Deletes every session of the user (account deletion; questions go separately).
+    pub async fn delete_user(&self, user_id: ObjectId) -> Result<(), Error> {
+        self.col
+            .delete_many(doc! { "user_id": user_id })
+            .await
+            .map(drop)
+    }
+
+    /// Pinned questions per session, for a page of sessions (one aggregation).
+    pub async fn pinned_counts(&self, ids: &[ObjectId]) -> Result<HashMap<ObjectId, i64>, Error> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut rows = self
+            .db
+            .collection::<Document>(questions::COLLECTION)
+            .aggregate([
+                doc! { "$match": { "session_id": { "$in": ids }, "is_pinned": true } },
+                doc! { "$group": { "_id": "$session_id", "n": { "$sum": 1 } } },
+            ])
+            .await?;
+        let mut counts = HashMap::new();
+        while let Some(row) = rows.try_next().await? {
+            if let (Ok(id), Some(n)) = (row.get_object_id("_id"), number(&row, "n")) {
+                counts.insert(id, n);
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// An integer field of an aggregation result, whatever width the server chose.
+pub(crate) fn number(doc: &Document, key: &str) -> Option<i64> {
+    match doc.get(key)? {
+        bson::Bson::Int32(n) => Some(i64::from(*n)),
+        bson::Bson::Int64(n) => Some(*n),
+        #[expect(clippy::cast_possible_truncation, reason = "counts are whole numbers")]
+        bson::Bson::Double(n) => Some(*n as i64),
+        _ => None,
+    }
+}

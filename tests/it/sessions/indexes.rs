@@ -1,0 +1,130 @@
+use std::collections::HashSet;
+
+use bson::{Document, doc, oid::ObjectId};
+use common::db::questions::{ListFilter, Questions};
+use futures::TryStreamExt;
+
+use crate::support::TestApp;
+
+async fn index_keys(db: &mongodb::Database, collection: &str) -> HashSet<(String, bool)> {
+    db.collection::<Document>(collection)
+        .list_indexes()
+        .await
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| {
+            let unique = m.options.and_then(|o| o.unique).unwrap_or(false);
+            (pattern(&m.keys), unique)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_documented_indexes_exist() {
+    let app = TestApp::spawn().await;
+    let db = app.db().await;
+    let sessions = index_keys(&db, "sessions").await;
+    for keys in [
+        doc! { "user_id": 1, "created_at": -1 },
+        doc! { "user_id": 1, "status": 1 },
+    ] {
+        assert!(
+            sessions.contains(&(pattern(&keys), false)),
+            "{keys} in {sessions:?}"
+        );
+    }
+    let questions = index_keys(&db, "questions").await;
+    for (keys, unique) in [
+        (
+            doc! { "session_id": 1, "is_pinned": -1, "created_at": -1 },
+            false,
+        ),
+        (doc! { "session_id": 1, "category": 1 }, false),
+        (doc! { "session_id": 1, "text_hash": 1 }, true),
+    ] {
+        assert!(
+            questions.contains(&(pattern(&keys), unique)),
+            "{keys} (unique: {unique}) in {questions:?}"
+        );
+    }
+}
+
+/// `field:direction,...` whatever numeric type the server used for the directions.
+fn pattern(keys: &Document) -> String {
+    keys.iter()
+        .map(|(k, v)| {
+            let dir = match v {
+                bson::Bson::Int32(n) => i64::from(*n),
+                bson::Bson::Int64(n) => *n,
+                #[expect(clippy::cast_possible_truncation, reason = "1 or -1")]
+                bson::Bson::Double(n) => *n as i64,
+                other => panic!("unexpected key value {other}"),
+            };
+            format!("{k}:{dir}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The stage that reads the collection, wherever the planner nested it.
+fn scan_stage(plan: &Document) -> Option<Document> {
+    let stage = plan.get_str("stage").unwrap_or_default();
+    if stage == "IXSCAN" || stage == "COLLSCAN" {
+        return Some(plan.clone());
+    }
+    // Classic plans nest stages in inputStage; newer servers wrap them in queryPlan.
+    ["inputStage", "queryPlan"]
+        .iter()
+        .find_map(|k| plan.get_document(k).ok().and_then(scan_stage))
+}
+
+#[tokio::test]
+async fn the_question_list_scans_the_compound_index() {
+    let app = TestApp::spawn().await;
+    let me = app.register().await;
+    let sid = app.create_session(&me.access, "Backend").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for i in 0..5 {
+        assert_eq!(app.add_question(&me.access, &sid, i).await.status(), 201);
+    }
+    let questions = Questions::new(&app.db().await);
+    let session = ObjectId::parse_str(&sid).unwrap();
+    for (filter, index) in [
+        (
+            ListFilter::default(),
+            doc! { "session_id": 1, "is_pinned": -1, "created_at": -1 },
+        ),
+        (
+            ListFilter {
+                pinned: Some(true),
+                ..ListFilter::default()
+            },
+            doc! { "session_id": 1, "is_pinned": -1, "created_at": -1 },
+        ),
+        (
+            ListFilter {
+                category: Some("Databases".into()),
+                ..ListFilter::default()
+            },
+            doc! { "session_id": 1, "category": 1 },
+        ),
+    ] {
+        let explain = questions.explain_list(session, &filter, 20).await.unwrap();
+        let plan = explain
+            .get_document("queryPlanner")
+            .and_then(|p| p.get_document("winningPlan"))
+            .unwrap();
+        let scan = scan_stage(plan).unwrap_or_else(|| panic!("no scan stage in {plan}"));
+        assert_eq!(scan.get_str("stage").unwrap(), "IXSCAN", "{plan}");
+        assert_eq!(
+            pattern(scan.get_document("keyPattern").unwrap()),
+            pattern(&index),
+            "{plan}"
+        );
+    }
+}

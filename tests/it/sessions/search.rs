@@ -1,0 +1,148 @@
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, assert_problem};
+
+async fn add(app: &TestApp, token: &str, sid: &str, question: &str, answer: &str) {
+    let resp = app
+        .post_as(
+            token,
+            &format!("/api/v1/sessions/{sid}/questions"),
+            &json!({ "question": question, "answer": answer }),
+        )
+        .await;
+    assert_eq!(resp.status(), 201, "{question}");
+}
+
+fn search_path(q: &str) -> String {
+    let mut url = reqwest::Url::parse("http://x/api/v1/questions/search").unwrap();
+    url.query_pairs_mut().append_pair("q", q);
+    format!("{}?{}", url.path(), url.query().unwrap())
+}
+
+fn texts(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["question"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn search_is_literal_case_insensitive_and_private() {
+    let app = TestApp::spawn().await;
+    let me = app.register().await;
+    let other = app.register().await;
+    let sid = app.create_session(&me.access, "Regex Wrangler").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_sid = app.create_session(&other.access, "Other").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A pattern that backtracks catastrophically when used as a regex, and texts that
+    // would feed it.
+    add(
+        &app,
+        &me.access,
+        &sid,
+        "Explain the pattern (A+)+$ please",
+        "It nests quantifiers badly.",
+    )
+    .await;
+    add(
+        &app,
+        &me.access,
+        &sid,
+        &format!("{}!", "a".repeat(60)),
+        "Only a run of letters here.",
+    )
+    .await;
+    add(
+        &app,
+        &me.access,
+        &sid,
+        "What does a+ mean in a pattern?",
+        "One or more of the letter a.",
+    )
+    .await;
+    add(
+        &app,
+        &me.access,
+        &sid,
+        "Unrelated question?",
+        "The answer mentions (a+)+$ too.",
+    )
+    .await;
+    add(
+        &app,
+        &other.access,
+        &other_sid,
+        "Their (a+)+$ question",
+        "Not yours to see at all.",
+    )
+    .await;
+
+    let page = app.get_json(&me.access, &search_path("(a+)+$")).await;
+    let mut found = texts(&page);
+    found.sort();
+    assert_eq!(
+        found,
+        ["Explain the pattern (A+)+$ please", "Unrelated question?"],
+        "literal matches in question or answer, ignoring case, only mine"
+    );
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["session_role"] == "Regex Wrangler")
+    );
+
+    // Regex syntax is plain text: "." does not match any character.
+    assert_eq!(
+        texts(&app.get_json(&me.access, &search_path("a.mean")).await).len(),
+        0
+    );
+    assert_eq!(
+        texts(&app.get_json(&me.access, &search_path("A+ MEAN")).await).len(),
+        1
+    );
+    let others = app.get_json(&other.access, &search_path("question")).await;
+    assert_eq!(texts(&others), ["Their (a+)+$ question"]);
+
+    // Pagination over hits, newest first.
+    let first = app
+        .get_json(&me.access, &format!("{}&limit=2", search_path("a")))
+        .await;
+    assert_eq!(texts(&first).len(), 2);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = app
+        .get_json(
+            &me.access,
+            &format!("{}&limit=2&cursor={cursor}", search_path("a")),
+        )
+        .await;
+    let mut all = texts(&first);
+    all.extend(texts(&second));
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert!(second["next_cursor"].is_null());
+
+    for bad in [search_path(""), search_path(&"q".repeat(101))] {
+        assert_problem(app.get_as(&me.access, &bad).await, 400).await;
+    }
+    assert_problem(
+        app.get_as(&me.access, "/api/v1/questions/search").await,
+        400,
+    )
+    .await;
+    assert_problem(
+        app.call(reqwest::Method::GET, None, &search_path("a"), None)
+            .await,
+        401,
+    )
+    .await;
+}
