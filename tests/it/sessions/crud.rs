@@ -198,3 +198,37 @@ async fn list_is_newest_first_filtered_and_paginated() {
         assert_problem(app.get_as(&me.access, bad).await, 400).await;
     }
 }
+
+#[tokio::test]
+async fn deleting_the_account_removes_its_sessions_and_questions_only() {
+    let app = TestApp::spawn().await;
+    let me = app.register().await;
+    let other = app.register().await;
+    for account in [&me, &other] {
+        let sid = app.create_session(&account.access, "Backend").await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for i in 0..3 {
+            assert_eq!(
+                app.add_question(&account.access, &sid, i).await.status(),
+                201
+            );
+        }
+    }
+    assert_eq!(app.delete_as(&me.access, "/api/v1/me").await.status(), 204);
+    let db = app.db().await;
+    let owned_by = |id: &str| bson::doc! { "user_id": bson::oid::ObjectId::parse_str(id).unwrap() };
+    for collection in ["sessions", "questions"] {
+        let col = db.collection::<bson::Document>(collection);
+        assert_eq!(
+            col.count_documents(owned_by(&me.id)).await.unwrap(),
+            0,
+            "{collection}"
+        );
+        assert!(
+            col.count_documents(owned_by(&other.id)).await.unwrap() > 0,
+            "{collection}"
+        );
+    }
+}
