@@ -2,21 +2,6 @@ use serde_json::{Value, json};
 
 use crate::support::{TestApp, assert_problem};
 
-async fn question_ids(app: &TestApp, token: &str, sid: &str, n: usize) -> Vec<String> {
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let resp = app.add_question(token, sid, i).await;
-        assert_eq!(resp.status(), 201);
-        ids.push(
-            resp.json::<Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
-    ids
-}
-
 fn outcomes(body: &Value) -> Vec<(String, String)> {
     body["results"]
         .as_array()
@@ -36,16 +21,10 @@ async fn bulk_reports_each_id_and_touches_only_the_callers_questions() {
     let app = TestApp::spawn().await;
     let me = app.register().await;
     let other = app.register().await;
-    let sid = app.create_session(&me.access, "Backend").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let other_sid = app.create_session(&other.access, "Theirs").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mine = question_ids(&app, &me.access, &sid, 4).await;
-    let theirs = question_ids(&app, &other.access, &other_sid, 1).await;
+    let sid = app.session_id(&me.access, "Backend").await;
+    let other_sid = app.session_id(&other.access, "Theirs").await;
+    let mine = app.add_questions(&me.access, &sid, 0..4).await;
+    let theirs = app.add_questions(&other.access, &other_sid, 0..1).await;
     let missing = bson::oid::ObjectId::new().to_hex();
 
     let ids = json!([mine[0], theirs[0], "not-an-id", mine[1], missing]);
@@ -127,11 +106,8 @@ async fn bulk_reports_each_id_and_touches_only_the_callers_questions() {
 async fn bad_bulk_requests_are_refused_and_change_nothing() {
     let app = TestApp::spawn().await;
     let me = app.register().await;
-    let sid = app.create_session(&me.access, "Backend").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mine = question_ids(&app, &me.access, &sid, 1).await;
+    let sid = app.session_id(&me.access, "Backend").await;
+    let mine = app.add_questions(&me.access, &sid, 0..1).await;
 
     let too_many: Vec<String> = (0..101)
         .map(|_| bson::oid::ObjectId::new().to_hex())

@@ -1,23 +1,15 @@
 use bson::{doc, oid::ObjectId};
-use common::{
-    db::questions::Questions,
-    domain::question::{Difficulty, NewQuestion, Source},
-};
+use common::{db::questions::Questions, domain::question::Source};
 use serde_json::Value;
 
-use crate::support::{TestApp, assert_problem};
+use crate::support::{TestApp, ai_question, assert_problem};
 
 #[tokio::test]
 async fn twenty_concurrent_adds_to_a_session_of_45_leave_exactly_50() {
     let app = TestApp::spawn().await;
     let me = app.register().await;
-    let sid = app.create_session(&me.access, "Backend").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    for i in 0..45 {
-        assert_eq!(app.add_question(&me.access, &sid, i).await.status(), 201);
-    }
+    let sid = app.session_id(&me.access, "Backend").await;
+    app.add_questions(&me.access, &sid, 0..45).await;
 
     let attempts = (100..120).map(|i| app.add_question(&me.access, &sid, i));
     let responses = futures::future::join_all(attempts).await;
@@ -69,42 +61,25 @@ async fn twenty_concurrent_adds_to_a_session_of_45_leave_exactly_50() {
     assert_problem(app.add_question(&me.access, &sid, 501).await, 409).await;
 }
 
-fn item(text: &str) -> NewQuestion {
-    NewQuestion {
-        question: text.to_owned(),
-        answer: "A model answer of some length.".to_owned(),
-        notes: String::new(),
-        difficulty: Difficulty::Medium,
-        category: String::new(),
-        is_pinned: false,
-        source: Source::Ai,
-    }
-}
-
 /// The function workers use: a batch is cut at the cap, duplicates (within the batch or
 /// against the session) are skipped, and repeating the batch adds nothing.
 #[tokio::test]
 async fn batches_respect_the_cap_and_skip_duplicates_and_repeat_safely() {
     let app = TestApp::spawn().await;
     let me = app.register().await;
-    let sid = app.create_session(&me.access, "Backend").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    for i in 0..46 {
-        assert_eq!(app.add_question(&me.access, &sid, i).await.status(), 201);
-    }
+    let sid = app.session_id(&me.access, "Backend").await;
+    app.add_questions(&me.access, &sid, 0..46).await;
     let questions = Questions::new(&app.db().await);
     let user = ObjectId::parse_str(&me.id).unwrap();
     let session = ObjectId::parse_str(&sid).unwrap();
     let batch = vec![
-        item("Question number 3: what does it do?"), // already in the session
-        item("Fresh one?"),
-        item("fresh ONE"), // duplicate within the batch
-        item("Fresh two?"),
-        item("Fresh three?"),
-        item("Fresh four?"),
-        item("Fresh five?"),
+        ai_question("Question number 3: what does it do?"), // already in the session
+        ai_question("Fresh one?"),
+        ai_question("fresh ONE"), // duplicate within the batch
+        ai_question("Fresh two?"),
+        ai_question("Fresh three?"),
+        ai_question("Fresh four?"),
+        ai_question("Fresh five?"),
     ];
     let added = questions
         .add(user, session, batch.clone(), 50)
@@ -132,7 +107,7 @@ async fn batches_respect_the_cap_and_skip_duplicates_and_repeat_safely() {
     let stranger = ObjectId::new();
     assert!(
         questions
-            .add(stranger, session, vec![item("Sneaky?")], 50)
+            .add(stranger, session, vec![ai_question("Sneaky?")], 50)
             .await
             .unwrap()
             .is_none()

@@ -205,10 +205,7 @@ async fn deleting_the_account_removes_its_sessions_and_questions_only() {
     let me = app.register().await;
     let other = app.register().await;
     for account in [&me, &other] {
-        let sid = app.create_session(&account.access, "Backend").await["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let sid = app.session_id(&account.access, "Backend").await;
         for i in 0..3 {
             assert_eq!(
                 app.add_question(&account.access, &sid, i).await.status(),

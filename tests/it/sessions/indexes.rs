@@ -85,13 +85,8 @@ fn scan_stage(plan: &Document) -> Option<Document> {
 async fn the_question_list_scans_the_compound_index() {
     let app = TestApp::spawn().await;
     let me = app.register().await;
-    let sid = app.create_session(&me.access, "Backend").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    for i in 0..5 {
-        assert_eq!(app.add_question(&me.access, &sid, i).await.status(), 201);
-    }
+    let sid = app.session_id(&me.access, "Backend").await;
+    app.add_questions(&me.access, &sid, 0..5).await;
     let questions = Questions::new(&app.db().await);
     let session = ObjectId::parse_str(&sid).unwrap();
     for (filter, index) in [

@@ -101,10 +101,7 @@ async fn custom_question_lifecycle() {
 async fn the_same_text_with_other_case_spacing_or_punctuation_is_a_conflict() {
     let app = TestApp::spawn().await;
     let me = app.register().await;
-    let sid = app.create_session(&me.access, "Backend").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sid = app.session_id(&me.access, "Backend").await;
     let path = questions_path(&sid);
     let add = async |text: &str| {
         app.post_as(
@@ -139,10 +136,7 @@ async fn the_same_text_with_other_case_spacing_or_punctuation_is_a_conflict() {
     assert_eq!(problem["type"], "/problems/duplicate-question");
 
     // The same text in another session is fine.
-    let sid2 = app.create_session(&me.access, "Frontend").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sid2 = app.session_id(&me.access, "Frontend").await;
     let resp = app
         .post_as(
             &me.access,
@@ -161,10 +155,7 @@ async fn the_same_text_with_other_case_spacing_or_punctuation_is_a_conflict() {
 async fn filters_select_by_pinned_difficulty_and_category() {
     let app = TestApp::spawn().await;
     let me = app.register().await;
-    let sid = app.create_session(&me.access, "Backend").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sid = app.session_id(&me.access, "Backend").await;
     let specs = [
         ("easy", "Databases", true),
         ("hard", "Databases", false),
@@ -267,10 +258,7 @@ async fn paging_through_250_questions_serves_each_once_in_order_despite_inserts(
     )]))
     .await;
     let me = app.register().await;
-    let sid = app.create_session(&me.access, "Backend").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sid = app.session_id(&me.access, "Backend").await;
     let mut pinned = HashSet::new();
     for i in 0..250 {
         let resp = app.add_question(&me.access, &sid, i).await;
@@ -366,10 +354,7 @@ async fn paging_through_250_questions_serves_each_once_in_order_despite_inserts(
 async fn invalid_questions_are_refused_and_nothing_is_stored() {
     let app = TestApp::spawn().await;
     let me = app.register().await;
-    let sid = app.create_session(&me.access, "Backend").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sid = app.session_id(&me.access, "Backend").await;
     let cases = [
         (
             json!({ "question": "Why?", "answer": "Because it is so." }),

@@ -33,14 +33,8 @@ async fn search_is_literal_case_insensitive_and_private() {
     let app = TestApp::spawn().await;
     let me = app.register().await;
     let other = app.register().await;
-    let sid = app.create_session(&me.access, "Regex Wrangler").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let other_sid = app.create_session(&other.access, "Other").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sid = app.session_id(&me.access, "Regex Wrangler").await;
+    let other_sid = app.session_id(&other.access, "Other").await;
     // A pattern that backtracks catastrophically when used as a regex, and texts that
     // would feed it.
     add(

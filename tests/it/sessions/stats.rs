@@ -5,7 +5,7 @@ use common::{
 };
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, assert_problem};
+use crate::support::{TestApp, ai_question, assert_problem};
 
 fn item(
     n: u32,
@@ -16,13 +16,12 @@ fn item(
     source: Source,
 ) -> NewQuestion {
     NewQuestion {
-        question: format!("Seeded question {n}?"),
         answer: answer.to_owned(),
-        notes: String::new(),
         difficulty,
         category: category.to_owned(),
         is_pinned: pinned,
         source,
+        ..ai_question(&format!("Seeded question {n}?"))
     }
 }
 
@@ -30,10 +29,7 @@ fn item(
 async fn stats_match_a_session_counted_by_hand() {
     let app = TestApp::spawn().await;
     let me = app.register().await;
-    let sid = app.create_session(&me.access, "Backend").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sid = app.session_id(&me.access, "Backend").await;
     let stats_path = format!("/api/v1/sessions/{sid}/stats");
 
     let empty = app.get_json(&me.access, &stats_path).await;

@@ -207,6 +207,32 @@ impl TestApp {
         resp.json().await.expect("json")
     }
 
+    /// Creates a session for `token` with role `role`; returns its id.
+    pub async fn session_id(&self, token: &str, role: &str) -> String {
+        self.create_session(token, role).await["id"]
+            .as_str()
+            .expect("session id")
+            .to_owned()
+    }
+
+    /// Adds custom questions numbered `numbers` to `session_id`, each expected to be
+    /// created; returns their ids.
+    pub async fn add_questions(
+        &self,
+        token: &str,
+        session_id: &str,
+        numbers: std::ops::Range<usize>,
+    ) -> Vec<String> {
+        let mut ids = Vec::new();
+        for n in numbers {
+            let resp = self.add_question(token, session_id, n).await;
+            assert_eq!(resp.status(), 201, "adding question {n}");
+            let body: Value = resp.json().await.expect("json");
+            ids.push(body["id"].as_str().expect("question id").to_owned());
+        }
+        ids
+    }
+
     /// Adds custom question number `n` (unique text) to `session_id`; returns the response.
     pub async fn add_question(&self, token: &str, session_id: &str, n: usize) -> reqwest::Response {
         self.post_as(
@@ -260,6 +286,20 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// A question as a worker would add it: `text`, with a fixed answer, from the LLM.
+pub fn ai_question(text: &str) -> common::domain::question::NewQuestion {
+    use common::domain::question::{Difficulty, NewQuestion, Source};
+    NewQuestion {
+        question: text.to_owned(),
+        answer: "A model answer of some length.".to_owned(),
+        notes: String::new(),
+        difficulty: Difficulty::Medium,
+        category: String::new(),
+        is_pinned: false,
+        source: Source::Ai,
     }
 }
 
