@@ -50,6 +50,8 @@ pub struct ApiConfig {
     pub auth: AuthConfig,
     /// Rate limits.
     pub rate_limit: RateLimitConfig,
+    /// Accounts (by email, lower case) allowed to use the operator endpoints.
+    pub admin_emails: Vec<String>,
 }
 
 impl ApiConfig {
@@ -61,6 +63,11 @@ impl ApiConfig {
             port: env.parse_or("PORT", 8080)?,
             shutdown_timeout: env.seconds_or("SHUTDOWN_TIMEOUT_SECS", 25)?,
             auth: auth_config(env)?,
+            admin_emails: env
+                .list("ADMIN_EMAILS")
+                .iter()
+                .map(|e| e.trim().to_lowercase())
+                .collect(),
             rate_limit: RateLimitConfig {
                 auth: env.parse_or("RATE_LIMIT_AUTH", "10/900".parse().expect("valid"))?,
                 default: env.parse_or("RATE_LIMIT_DEFAULT", "300/60".parse().expect("valid"))?,

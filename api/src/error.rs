@@ -94,6 +94,9 @@ pub enum ApiError {
     /// Missing, invalid or expired credentials.
     #[oai(status = 401, content_type = "application/problem+json")]
     Unauthorized(Json<Problem>),
+    /// The caller may not do this (operator endpoints).
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
     /// The resource does not exist, or belongs to someone else.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
@@ -140,6 +143,14 @@ impl ApiError {
     pub fn unauthorized(detail: &str) -> Self {
         Self::Unauthorized(Json(Problem::from_status(
             StatusCode::UNAUTHORIZED,
+            detail.to_owned(),
+        )))
+    }
+
+    /// 403.
+    pub fn forbidden(detail: &str) -> Self {
+        Self::Forbidden(Json(Problem::from_status(
+            StatusCode::FORBIDDEN,
             detail.to_owned(),
         )))
     }
@@ -237,6 +248,25 @@ impl From<common::db::sessions::ListError> for ApiError {
         match e {
             common::db::sessions::ListError::Cursor(e) => e.into(),
             common::db::sessions::ListError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<common::jobs::StartError> for ApiError {
+    fn from(e: common::jobs::StartError) -> Self {
+        use common::jobs::StartError;
+        match e {
+            StartError::KeyReused => Self::Unprocessable(Json(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                Some(
+                    "This Idempotency-Key was used for a different request in the last 24 \
+                     hours; use a new key."
+                        .to_owned(),
+                ),
+            ))),
+            StartError::Unavailable => Self::unavailable("the job queue"),
+            StartError::Db(e) => e.into(),
         }
     }
 }

@@ -73,10 +73,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let timeout = config.shutdown_timeout;
-    let state = AppState::connect(config).await?;
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let state = AppState::connect(config, stopping).await?;
     common::db::ensure_indexes(&state.db).await?;
     let _ = common::telemetry::metrics();
     let acceptor = TcpAcceptor::from_tokio(listener)?;
+    // Long-lived responses (event streams) end when shutdown starts, so draining does not
+    // wait for them.
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(true);
+    };
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app(state), shutdown, Some(timeout))
         .await?;

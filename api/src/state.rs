@@ -20,11 +20,16 @@ pub struct AppState {
     pub storage: Storage,
     /// Access-token keys.
     pub jwt: JwtKeys,
+    /// Turns `true` when the server starts shutting down.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
     /// Connects to every dependency (MongoDB lazily; Redis must answer).
-    pub async fn connect(config: ApiConfig) -> anyhow::Result<Self> {
+    pub async fn connect(
+        config: ApiConfig,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
         let db = common::db::connect(&config.common.mongo).await?;
         let kv = Kv::connect(&config.common.redis).await?;
         let storage = Storage::new(&config.common.s3);
@@ -35,6 +40,7 @@ impl AppState {
             db,
             kv,
             storage,
+            stopping,
         })
     }
 

@@ -204,6 +204,8 @@ pub struct CommonConfig {
     pub health_check_timeout: Duration,
     /// The most questions one session may hold (every path that adds questions obeys it).
     pub max_questions_per_session: u32,
+    /// Attempts a job gets before it fails and is listed as dead.
+    pub job_max_attempts: i32,
 }
 
 impl CommonConfig {
@@ -239,6 +241,15 @@ impl CommonConfig {
             health_check_timeout: Duration::from_millis(
                 env.parse_or("HEALTH_CHECK_TIMEOUT_MS", 2_000)?,
             ),
+            job_max_attempts: match env.parse_or("JOB_MAX_ATTEMPTS", 3)? {
+                n @ 1..=10 => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "JOB_MAX_ATTEMPTS",
+                        "must be between 1 and 10",
+                    ));
+                }
+            },
             max_questions_per_session: match env.parse_or("MAX_QUESTIONS_PER_SESSION", 50)? {
                 n @ 1..=1000 => n,
                 _ => {

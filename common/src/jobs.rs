@@ -3,11 +3,16 @@
 
 use std::time::Duration;
 
-use apalis::prelude::{TaskSink, TaskSinkError};
+use apalis::prelude::{TaskBuilder, TaskId, TaskSink, TaskSinkError};
 use apalis_redis::{Config, RedisStorage};
+use mongodb::Database;
 use serde::{Deserialize, Serialize};
 
-use crate::kv::Kv;
+use crate::{
+    db::jobs::{CreateError, Created, Jobs, NewJob},
+    domain::job::JobRecord,
+    kv::Kv,
+};
 
 /// Queue names. Given explicitly: apalis would otherwise use the Rust type path, which
 /// silently changes when a type moves.
@@ -33,6 +38,14 @@ pub fn storage<T>(kv: &Kv, queue: &str) -> RedisStorage<T> {
         .heartbeat_interval(HEARTBEAT_INTERVAL)
         .missed_heartbeats(MISSED_HEARTBEATS);
     RedisStorage::new(kv.conn()).with_config(config)
+}
+
+/// What a queue carries: only the job's id. The job's record in MongoDB holds its
+/// parameters and state, so the queue is delivery only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMessage {
+    /// The job record's id.
+    pub job_id: String,
 }
 
 /// A message to send.
@@ -69,8 +82,80 @@ impl<E: std::fmt::Display> From<TaskSinkError<E>> for EnqueueError {
     }
 }
 
-/// Puts an email job on the `email` queue.
-pub async fn enqueue_email(kv: &Kv, job: EmailJob) -> Result<(), EnqueueError> {
-    storage::<EmailJob>(kv, queues::EMAIL).push(job).await?;
+/// Puts task `task_id` (a ULID) delivering job `job_id` on `queue`. Pushing a task id the
+/// queue already holds does nothing (apalis-redis stores tasks with `HSETNX`).
+pub async fn enqueue(
+    kv: &Kv,
+    queue: &str,
+    job_id: &str,
+    task_id: &str,
+) -> Result<(), EnqueueError> {
+    let id: ulid::Ulid = task_id
+        .parse()
+        .map_err(|e| EnqueueError::Encode(format!("task id {task_id:?}: {e}")))?;
+    let task = TaskBuilder::new(JobMessage {
+        job_id: job_id.to_owned(),
+    })
+    .task_id(TaskId::from(id))
+    .build();
+    storage::<JobMessage>(kv, queue).push_task(task).await?;
     Ok(())
+}
+
+/// Why a job was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The idempotency key belongs to a different request.
+    #[error("this Idempotency-Key was used for a different request")]
+    KeyReused,
+    /// The queue could not take it; the record was marked failed (nothing will run).
+    #[error("the job queue is unavailable")]
+    Unavailable,
+    /// MongoDB failed.
+    #[error(transparent)]
+    Db(#[from] mongodb::error::Error),
+}
+
+/// A started job.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// Its record.
+    pub job: JobRecord,
+    /// Whether an idempotency key returned a job started earlier.
+    pub existing: bool,
+}
+
+/// Starts a job: the record first, the queue second.
+///
+/// If the queue refuses (Redis down), the record is marked failed and its idempotency key
+/// released, so the caller answers 503 and nothing waits forever. If this process dies
+/// between the two writes, the record stays `queued` and the workers' reconciler enqueues
+/// it (see `worker::jobs::reconcile`).
+pub async fn start(db: &Database, kv: &Kv, new: NewJob) -> Result<Started, StartError> {
+    let jobs = Jobs::new(db);
+    let job = match jobs.create(new).await {
+        Ok(Created::Existing(job)) => {
+            return Ok(Started {
+                job,
+                existing: true,
+            });
+        }
+        Ok(Created::New(job)) => job,
+        Err(CreateError::KeyReused) => return Err(StartError::KeyReused),
+        Err(CreateError::Db(e)) => return Err(e.into()),
+    };
+    if let Err(e) = enqueue(kv, job.kind.queue(), &job.id, &job.task_id).await {
+        tracing::warn!(job_id = %job.id, error = %e, "job not queued");
+        jobs.fail_unqueued(&job.id, "the job queue was unavailable; nothing was done")
+            .await?;
+        if let Some(key) = &job.idempotency_key {
+            jobs.release_key(job.user_id, key).await?;
+        }
+        return Err(StartError::Unavailable);
+    }
+    metrics::counter!("jobs_enqueued_total", "kind" => job.kind.as_str()).increment(1);
+    Ok(Started {
+        job,
+        existing: false,
+    })
 }

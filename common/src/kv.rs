@@ -10,6 +10,7 @@ use crate::config::RedisConfig;
 /// A Redis connection that reconnects by itself, with the deployment's key prefix.
 #[derive(Clone)]
 pub struct Kv {
+    client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
 }
@@ -30,10 +31,11 @@ impl Kv {
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, manager_config)
+        let conn = ConnectionManager::new_with_config(client.clone(), manager_config)
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {e}"))?;
         Ok(Self {
+            client,
             conn,
             prefix: config.key_prefix.clone(),
         })
@@ -42,6 +44,17 @@ impl Kv {
     /// A handle for commands (cheap to clone).
     pub fn conn(&self) -> ConnectionManager {
         self.conn.clone()
+    }
+
+    /// A connection of its own, without a response timeout, for blocking reads
+    /// (`XREAD BLOCK`) that must not hold up the shared connection.
+    pub async fn dedicated(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(None);
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
     }
 
     /// `name` under this deployment's prefix.

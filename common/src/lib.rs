@@ -4,6 +4,7 @@
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod kv;

@@ -79,19 +79,65 @@ impl Cursor {
     }
 }
 
+/// The position after an item in a list sorted by a unique string key alone, descending
+/// (job ids: ULIDs sort by creation time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCursor(pub String);
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyCursorWire {
+    k: String,
+}
+
+impl KeyCursor {
+    /// The opaque text handed to clients.
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(&KeyCursorWire { k: self.0.clone() })
+            .expect("a cursor always serializes");
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// Parses text from a client; anything but a well-formed cursor is an error.
+    pub fn decode(text: &str) -> Result<Self, BadCursor> {
+        if text.is_empty() || text.len() > MAX_CURSOR_LEN {
+            return Err(BadCursor);
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| BadCursor)?;
+        let wire: KeyCursorWire = serde_json::from_slice(&bytes).map_err(|_| BadCursor)?;
+        Ok(Self(wire.k))
+    }
+}
+
 /// One page of a list, and where the next one starts (`None` on the last page).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
+pub struct Page<T, C = Cursor> {
     /// The items, in list order.
     pub items: Vec<T>,
     /// The position after the last item, when more items follow.
-    pub next: Option<Cursor>,
+    pub next: Option<C>,
+}
+
+/// A page of a list sorted by a string key.
+pub type KeyPage<T> = Page<T, KeyCursor>;
+
+impl<T> KeyPage<T> {
+    /// Like [`Page::from_overfetch`], keyed by `key_of`.
+    pub fn from_overfetch_keyed(items: Vec<T>, limit: u32, key_of: impl Fn(&T) -> String) -> Self {
+        Page::overfetched(items, limit, |t| KeyCursor(key_of(t)))
+    }
 }
 
 impl<T> Page<T> {
     /// Builds a page from a query that asked for `limit + 1` items: the extra item only
     /// tells that another page exists.
-    pub fn from_overfetch(mut items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> Cursor) -> Self {
+    pub fn from_overfetch(items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> Cursor) -> Self {
+        Page::overfetched(items, limit, cursor_of)
+    }
+}
+
+impl<T, C> Page<T, C> {
+    fn overfetched(mut items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> C) -> Self {
         let limit = limit as usize;
         let next = if items.len() > limit {
             items.truncate(limit);
@@ -103,7 +149,7 @@ impl<T> Page<T> {
     }
 
     /// The same page with each item transformed.
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U, C> {
         Page {
             items: self.items.into_iter().map(f).collect(),
             next: self.next,

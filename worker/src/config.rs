@@ -45,6 +45,22 @@ pub struct SmtpConfig {
     pub from: String,
 }
 
+/// How every job's attempts are run, retried and recovered.
+#[derive(Debug, Clone, Copy)]
+pub struct JobSettings {
+    /// The first retry waits about this long; each further one twice as long (±20 %).
+    pub retry_base: Duration,
+    /// An attempt running longer fails (and is retried).
+    pub attempt_timeout: Duration,
+    /// How long a claimed attempt is held without renewal (renewed every third of it).
+    pub lease: Duration,
+    /// How often the reconciler looks for jobs that lost their delivery.
+    pub reconcile_every: Duration,
+    /// How long a job may sit queued, or hold an expired lease, before the reconciler
+    /// checks its delivery.
+    pub stuck_after: Duration,
+}
+
 /// Everything the worker process needs to run.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -58,6 +74,12 @@ pub struct WorkerConfig {
     pub instance_id: String,
     /// Concurrent email jobs per process.
     pub email_concurrency: usize,
+    /// Concurrent generation jobs per process.
+    pub generation_concurrency: usize,
+    /// Concurrent export jobs per process.
+    pub export_concurrency: usize,
+    /// How attempts are run and retried.
+    pub jobs: JobSettings,
     /// Outgoing mail.
     pub smtp: SmtpConfig,
     /// How long running jobs may take to finish after SIGTERM.
@@ -80,6 +102,15 @@ impl WorkerConfig {
             // Names must be unique per process, also across restarts of the same instance.
             instance_id: format!("{instance}-{}", ulid::Ulid::generate()),
             email_concurrency: env.parse_or("EMAIL_CONCURRENCY", 4)?,
+            generation_concurrency: env.parse_or("GENERATION_CONCURRENCY", 4)?,
+            export_concurrency: env.parse_or("EXPORT_CONCURRENCY", 2)?,
+            jobs: JobSettings {
+                retry_base: Duration::from_millis(env.parse_or("JOB_RETRY_BASE_MS", 2_000)?),
+                attempt_timeout: env.seconds_or("JOB_ATTEMPT_TIMEOUT_SECS", 120)?,
+                lease: Duration::from_secs(15),
+                reconcile_every: env.seconds_or("RECONCILE_INTERVAL_SECS", 30)?,
+                stuck_after: env.seconds_or("JOB_STUCK_AFTER_SECS", 60)?,
+            },
             smtp: SmtpConfig {
                 host: env
                     .optional("SMTP_HOST")

@@ -3,7 +3,7 @@
 use common::{kv::Kv, storage::Storage};
 use mongodb::Database;
 
-use crate::mail::Mailer;
+use crate::{config::JobSettings, mail::Mailer};
 
 /// Shared handles for job handlers (cheap to clone).
 #[derive(Debug, Clone)]
@@ -16,4 +16,6 @@ pub struct JobContext {
     pub storage: Storage,
     /// Outgoing mail.
     pub mailer: Mailer,
+    /// How attempts are run and retried.
+    pub settings: JobSettings,
 }

@@ -42,6 +42,7 @@ pub async fn run(
         kv,
         storage,
         mailer: Mailer::new(&config.smtp)?,
+        settings: config.jobs,
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -59,6 +60,7 @@ pub async fn run(
         wait_stop(stop_rx.clone()),
         Some(std::time::Duration::from_secs(2)),
     );
+    let ctx_for_reconciler = ctx.clone();
     let monitor = jobs::monitor(&config, ctx).run_with_signal({
         let rx = stop_rx.clone();
         async move {
@@ -66,8 +68,9 @@ pub async fn run(
             Ok(())
         }
     });
+    let reconciler = jobs::reconcile::run_forever(ctx_for_reconciler, stop_rx.clone());
     tracing::info!(instance = %config.instance_id, "worker started");
-    let (_, health, monitor) = tokio::join!(signal, health, monitor);
+    let (_, health, monitor, ()) = tokio::join!(signal, health, monitor, reconciler);
     health.context("health server")?;
     monitor.context("job monitor")?;
     Ok(())

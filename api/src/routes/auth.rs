@@ -2,15 +2,17 @@
 
 use bson::{DateTime, oid::ObjectId};
 use common::{
+    db::jobs::NewJob,
     db::{
         tokens::{Exchange, Tokens},
         users::Users,
     },
+    domain::job::JobKind,
     domain::{
         Invalid,
         user::{Email, FullName, Password, User},
     },
-    jobs::{self, EmailJob, EnqueueError},
+    jobs::{self, EmailJob},
     otp::{self, CodeCheck},
     ratelimit,
 };
@@ -392,16 +394,20 @@ impl AuthApi {
             return Err(ApiError::too_many_requests(3600));
         }
         if let Some(user) = Users::new(&state.db).by_email(email.as_str()).await? {
-            let job = EmailJob::PasswordResetCode {
+            let payload = bson::to_document(&EmailJob::PasswordResetCode {
                 email: user.email,
                 fullname: user.fullname,
+            })
+            .map_err(anyhow::Error::new)?;
+            let job = NewJob {
+                user_id: user.id,
+                kind: JobKind::Email,
+                payload,
+                session_id: None,
+                max_attempts: state.config.common.job_max_attempts,
+                idempotency_key: None,
             };
-            jobs::enqueue_email(&state.kv, job)
-                .await
-                .map_err(|e| match e {
-                    EnqueueError::Unavailable(_) => ApiError::unavailable("the job queue"),
-                    EnqueueError::Encode(_) => ApiError::internal(&anyhow::Error::new(e)),
-                })?;
+            jobs::start(&state.db, &state.kv, job).await?;
         }
         Ok(AcceptedResponse::Accepted(Json(Accepted {
             message: "If an account exists for this address, a reset code is on its way."

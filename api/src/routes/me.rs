@@ -103,6 +103,7 @@ impl MeApi {
     async fn delete(&self, auth: BearerAuth, state: Data<&AppState>) -> ApiResult<NoContent> {
         load(&state, auth.0.id).await?;
         accounts::delete(&state.db, auth.0.id).await?;
+        common::events::delete_user(&state.kv, auth.0.id).await?;
         tracing::info!(user_id = %auth.0.id, "account deleted");
         Ok(NoContent::Done)
     }

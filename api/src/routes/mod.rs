@@ -1,8 +1,12 @@
 //! Every route of the api, listed in one place.
 
+mod admin;
 mod auth;
+mod events;
 mod health;
+mod jobs;
 mod me;
+mod notifications;
 mod questions;
 mod sessions;
 
@@ -10,10 +14,14 @@ use bson::oid::ObjectId;
 use common::pagination::{Cursor, page_limit};
 use poem_openapi::{OpenApiService, Tags};
 
+pub use admin::AdminApi;
 pub use auth::AuthApi;
 pub(crate) use auth::NoContent;
+pub use events::EventsApi;
 pub use health::{HealthApi, ReadyResponse, readiness};
+pub use jobs::JobsApi;
 pub use me::MeApi;
+pub use notifications::NotificationsApi;
 pub use questions::QuestionsApi;
 pub use sessions::SessionsApi;
 
@@ -32,18 +40,46 @@ pub enum ApiTags {
     Sessions,
     /// Questions: a session's list, custom questions, search, bulk actions.
     Questions,
+    /// Background jobs: status and list.
+    Jobs,
+    /// Live job progress and notifications (Server-Sent Events).
+    Events,
+    /// Notifications about finished jobs.
+    Notifications,
+    /// Operators: dead jobs, retries, the pipeline probe.
+    Admin,
 }
 
 /// The document title.
 pub const TITLE: &str = "Interview Prep API";
 
 /// All OpenAPI operations.
-pub type Apis = (HealthApi, AuthApi, MeApi, SessionsApi, QuestionsApi);
+pub type Apis = (
+    HealthApi,
+    AuthApi,
+    MeApi,
+    SessionsApi,
+    QuestionsApi,
+    JobsApi,
+    EventsApi,
+    NotificationsApi,
+    AdminApi,
+);
 
 /// The OpenAPI service (routes + document).
 pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (HealthApi, AuthApi, MeApi, SessionsApi, QuestionsApi),
+        (
+            HealthApi,
+            AuthApi,
+            MeApi,
+            SessionsApi,
+            QuestionsApi,
+            JobsApi,
+            EventsApi,
+            NotificationsApi,
+            AdminApi,
+        ),
         TITLE,
         env!("CARGO_PKG_VERSION"),
     )

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mongodb::{Database, IndexModel, bson::doc, options::IndexOptions};
 
-use super::{questions, sessions, tokens, users};
+use super::{jobs, notifications, questions, sessions, tokens, users};
 
 fn index(keys: mongodb::bson::Document, options: Option<IndexOptions>) -> IndexModel {
     IndexModel::builder().keys(keys).options(options).build()
@@ -54,6 +54,37 @@ pub fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                 index(doc! { "session_id": 1, "text_hash": 1 }, unique()),
                 // Search within the user's questions, newest first; account deletion.
                 index(doc! { "user_id": 1, "created_at": -1 }, None),
+            ],
+        ),
+        (
+            jobs::COLLECTION,
+            vec![
+                // The user's jobs, newest first (ULID ids sort by creation).
+                index(doc! { "user_id": 1, "_id": -1 }, None),
+                // The reconciler's scan for jobs that lost their delivery.
+                index(doc! { "status": 1, "updated_at": 1 }, None),
+                // Operators' dead list.
+                index(
+                    doc! { "dead_at": -1 },
+                    Some(IndexOptions::builder().sparse(true).build()),
+                ),
+                // Session deletion removes its jobs.
+                index(doc! { "session_id": 1 }, None),
+            ],
+        ),
+        (
+            jobs::KEYS_COLLECTION,
+            vec![index(
+                doc! { "expires_at": 1 },
+                Some(IndexOptions::builder().expire_after(Duration::ZERO).build()),
+            )],
+        ),
+        (
+            notifications::COLLECTION,
+            vec![
+                index(doc! { "user_id": 1, "created_at": -1 }, None),
+                // One notification per finished run of a job.
+                index(doc! { "job_id": 1, "run": 1 }, unique()),
             ],
         ),
         (

@@ -2,6 +2,8 @@
 
 pub mod accounts;
 mod indexes;
+pub mod jobs;
+pub mod notifications;
 pub mod questions;
 pub mod sessions;
 pub mod tokens;

@@ -7,7 +7,7 @@ use bson::{DateTime, Document, doc, oid::ObjectId};
 use futures::TryStreamExt;
 use mongodb::{Collection, Database, error::Error, options::ReturnDocument};
 
-use super::questions;
+use super::{jobs, questions};
 use crate::{
     domain::session::{Session, SessionStatus},
     pagination::{BadCursor, Cursor, Page},
@@ -99,29 +99,37 @@ impl Sessions {
             .await
     }
 
-    /// Deletes the user's session and its questions in one transaction; `false` when there
-    /// was no such session.
+    /// Deletes the user's session, its questions and its jobs in one transaction; `false`
+    /// when there was no such session.
     pub async fn delete(&self, user_id: ObjectId, id: ObjectId) -> Result<bool, Error> {
         let questions = self.db.collection::<Document>(questions::COLLECTION);
+        let jobs = self.db.collection::<Document>(jobs::COLLECTION);
         let mut session = self.db.client().start_session().await?;
         session
             .start_transaction()
-            .and_run((&self.col, &questions), |txn, (sessions, questions)| {
-                Box::pin(async move {
-                    let deleted = sessions
-                        .delete_one(doc! { "_id": id, "user_id": user_id })
-                        .session(&mut *txn)
-                        .await?
-                        .deleted_count;
-                    if deleted == 1 {
-                        questions
-                            .delete_many(doc! { "session_id": id })
+            .and_run(
+                (&self.col, &questions, &jobs),
+                |txn, (sessions, questions, jobs)| {
+                    Box::pin(async move {
+                        let deleted = sessions
+                            .delete_one(doc! { "_id": id, "user_id": user_id })
                             .session(&mut *txn)
-                            .await?;
-                    }
-                    Ok(deleted == 1)
-                })
-            })
+                            .await?
+                            .deleted_count;
+                        if deleted == 1 {
+                            questions
+                                .delete_many(doc! { "session_id": id })
+                                .session(&mut *txn)
+                                .await?;
+                            // A job still running for it finds the session gone and ends.
+                            jobs.delete_many(doc! { "session_id": id })
+                                .session(&mut *txn)
+                                .await?;
+                        }
+                        Ok(deleted == 1)
+                    })
+                },
+            )
             .await
     }
 

@@ -1,27 +1,57 @@
-//! Every queue the worker consumes, registered in one place.
+//! Every queue the worker consumes, registered in one place, and the dispatch from a job's
+//! kind to its handler.
 
+mod probe;
+pub mod reconcile;
+pub mod runner;
 mod send_email;
 
 use apalis::prelude::{Monitor, ParallelizeExt, WorkerBuilder, WorkerBuilderExt};
-use common::jobs::{self, EmailJob, queues};
+use bson::Document;
+use common::{
+    domain::job::JobKind,
+    jobs::{self, JobMessage, queues},
+};
 
 use crate::{config::WorkerConfig, context::JobContext};
 
+pub use probe::MARKS as PROBE_MARKS;
+pub use runner::{Attempt, JobError};
 pub use send_email::password_reset;
 
-/// A monitor running one apalis worker per queue, each with a process-unique name.
+/// Runs one attempt of `attempt.job` with the handler of its kind.
+pub async fn dispatch(attempt: &Attempt) -> Result<Document, JobError> {
+    match attempt.job.kind {
+        JobKind::Email => send_email::run(attempt).await,
+        JobKind::Probe => probe::run(attempt).await,
+        kind @ (JobKind::GenerateQuestions
+        | JobKind::RegenerateQuestion
+        | JobKind::ExportSession) => Err(JobError::permanent(format!(
+            "this worker cannot run {} jobs yet",
+            kind.as_str()
+        ))),
+    }
+}
+
+/// A monitor running one apalis worker per queue, each with a process-unique name
+/// (`{queue}-{instance}-{run}`) and its own concurrency.
 pub fn monitor(config: &WorkerConfig, ctx: JobContext) -> Monitor {
-    let instance = config.instance_id.clone();
-    let email_concurrency = config.email_concurrency;
-    let email_ctx = ctx;
-    Monitor::new()
-        .register(move |run| {
-            WorkerBuilder::new(format!("{}-{instance}-{run}", queues::EMAIL))
-                .backend(jobs::storage::<EmailJob>(&email_ctx.kv, queues::EMAIL))
-                .concurrency(email_concurrency)
+    let mut monitor = Monitor::new();
+    for (queue, concurrency) in [
+        (queues::QUESTION_GENERATION, config.generation_concurrency),
+        (queues::EXPORT, config.export_concurrency),
+        (queues::EMAIL, config.email_concurrency),
+    ] {
+        let instance = config.instance_id.clone();
+        let ctx = ctx.clone();
+        monitor = monitor.register(move |run| {
+            WorkerBuilder::new(format!("{queue}-{instance}-{run}"))
+                .backend(jobs::storage::<JobMessage>(&ctx.kv, queue))
+                .concurrency(concurrency)
                 .parallelize(tokio::spawn)
-                .data(email_ctx.clone())
-                .build(send_email::handle)
-        })
-        .shutdown_timeout(config.shutdown_timeout)
+                .data(ctx.clone())
+                .build(runner::deliver)
+        });
+    }
+    monitor.shutdown_timeout(config.shutdown_timeout)
 }

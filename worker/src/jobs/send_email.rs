@@ -1,16 +1,15 @@
 //! The `email` queue: renders and sends transactional mail.
 
-use apalis::prelude::{AbortError, BoxDynError, Data};
 use common::{jobs::EmailJob, otp};
 
-use crate::{
-    context::JobContext,
-    mail::{Email, escape_html},
-};
+use super::runner::{Attempt, JobError, payload};
+use crate::mail::{Email, escape_html};
 
-/// Handles one email job. A bad payload is permanent; SMTP and Redis failures are retried.
-pub async fn handle(job: EmailJob, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
-    match job {
+/// Sends one email. A bad payload or an address the server refuses is permanent; SMTP and
+/// Redis failures are retried.
+pub async fn run(attempt: &Attempt) -> Result<bson::Document, JobError> {
+    let ctx = attempt.ctx();
+    match payload::<EmailJob>(&attempt.job)? {
         EmailJob::PasswordResetCode { email, fullname } => {
             let code = otp::issue(&ctx.kv, &email).await?;
             let message = password_reset(&email, &fullname, &code);
@@ -18,10 +17,10 @@ pub async fn handle(job: EmailJob, ctx: Data<JobContext>) -> Result<(), BoxDynEr
                 Ok(()) => {
                     metrics::counter!("emails_sent_total", "kind" => "password_reset").increment(1);
                     tracing::info!("password reset code sent");
-                    Ok(())
+                    Ok(bson::Document::new())
                 }
-                Err(e) if e.is_permanent() => Err(AbortError::new(e).into()),
-                Err(e) => Err(e.into()),
+                Err(e) if e.is_permanent() => Err(JobError::Permanent(e.into())),
+                Err(e) => Err(JobError::Retry(e.into())),
             }
         }
     }

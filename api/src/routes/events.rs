@@ -1,0 +1,145 @@
+//! Live events: the caller's job progress and notifications as Server-Sent Events.
+
+use std::{collections::VecDeque, time::Duration};
+
+use common::{
+    domain::job::{JobKind, JobStatus},
+    events::{LiveEvent, Reader},
+};
+use futures::stream::BoxStream;
+use poem::web::{Data, sse::Event};
+use poem_openapi::{Object, OpenApi, param::Header, payload::EventStream};
+
+use crate::{auth::BearerAuth, error::ApiResult, routes::ApiTags, state::AppState};
+
+/// How long one blocking read waits before it looks at shutdown again.
+const READ_BLOCK: Duration = Duration::from_secs(5);
+/// Comment lines that keep idle connections (and proxies) open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The `data:` of an event. `type` is `job` (progress and endings of a job) or
+/// `notification`; the SSE `event:` field carries the same name and `id:` the position to
+/// resume from with `Last-Event-ID`.
+#[derive(Debug, Object)]
+pub struct LiveEventData {
+    /// The event's id (also sent as the SSE `id:`).
+    pub id: String,
+    /// `job` or `notification`.
+    #[oai(rename = "type")]
+    pub event_type: String,
+    /// The job concerned.
+    pub job_id: String,
+    /// The job's status (for a notification: how it ended).
+    pub status: JobStatus,
+    /// `job`: the job's kind.
+    #[oai(skip_serializing_if_is_none)]
+    pub kind: Option<JobKind>,
+    /// `job`: 0–100.
+    #[oai(skip_serializing_if_is_none)]
+    pub progress: Option<i32>,
+    /// `job`: the attempt running or last run.
+    #[oai(skip_serializing_if_is_none)]
+    pub attempt: Option<i32>,
+    /// `notification`: its id.
+    #[oai(skip_serializing_if_is_none)]
+    pub notification_id: Option<String>,
+    /// `notification`: its text.
+    #[oai(skip_serializing_if_is_none)]
+    pub message: Option<String>,
+}
+
+impl LiveEventData {
+    fn new(id: String, e: LiveEvent) -> Self {
+        // `id` is the stream position; a notification's own id is `notification_id`.
+        let event_type = e.name().to_owned();
+        match e {
+            LiveEvent::Job {
+                job_id,
+                kind,
+                status,
+                progress,
+                attempt,
+            } => Self {
+                id,
+                event_type,
+                job_id,
+                status,
+                kind: Some(kind),
+                progress: Some(progress),
+                attempt: Some(attempt),
+                notification_id: None,
+                message: None,
+            },
+            LiveEvent::Notification {
+                id: notification_id,
+                job_id,
+                status,
+                message,
+            } => Self {
+                id,
+                event_type,
+                job_id,
+                status,
+                kind: None,
+                progress: None,
+                attempt: None,
+                notification_id: Some(notification_id),
+                message: Some(message),
+            },
+        }
+    }
+}
+
+/// Live events.
+#[derive(Debug)]
+pub struct EventsApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Events")]
+impl EventsApi {
+    /// A Server-Sent Events stream of the caller's job progress and notifications. Send
+    /// the last `id:` received as `Last-Event-ID` to resume after a disconnect; without
+    /// it the stream starts with events newer than the request.
+    #[oai(path = "/events", method = "get", operation_id = "events_stream")]
+    async fn stream(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// The last event id seen (ids that are not event ids are ignored).
+        #[oai(name = "Last-Event-ID")]
+        last_event_id: Header<Option<String>>,
+    ) -> ApiResult<EventStream<BoxStream<'static, LiveEventData>>> {
+        let reader = Reader::open(&state.kv, auth.0.id, last_event_id.0.as_deref()).await?;
+        let stopping = state.stopping.clone();
+        let items: BoxStream<'static, LiveEventData> = Box::pin(futures::stream::unfold(
+            (reader, VecDeque::<LiveEventData>::new(), stopping),
+            |(mut reader, mut buffer, mut stopping)| async move {
+                loop {
+                    if let Some(item) = buffer.pop_front() {
+                        return Some((item, (reader, buffer, stopping)));
+                    }
+                    if *stopping.borrow() {
+                        return None;
+                    }
+                    tokio::select! {
+                        batch = reader.next_batch(READ_BLOCK) => match batch {
+                            Ok(batch) => buffer.extend(
+                                batch.into_iter().map(|(id, e)| LiveEventData::new(id, e)),
+                            ),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "event stream read failed; closing");
+                                return None;
+                            }
+                        },
+                        _ = stopping.changed() => return None,
+                    }
+                }
+            },
+        ));
+        Ok(EventStream::new(items)
+            .keep_alive(KEEP_ALIVE)
+            .to_event(|data| {
+                let json = poem_openapi::types::ToJSON::to_json_string(&data);
+                Event::message(json).id(data.id).event_type(data.event_type)
+            }))
+    }
+}

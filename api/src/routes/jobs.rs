@@ -1,0 +1,276 @@
+//! Background jobs: status and list (owner only), and what starting one answers.
+
+use common::{
+    db::jobs::{Jobs, NewJob},
+    domain::job::{JobKind, JobRecord, JobStatus},
+    jobs::{self, Started},
+    pagination::{KeyCursor, KeyPage, page_limit},
+};
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use serde::Deserialize;
+
+use crate::{
+    auth::BearerAuth,
+    error::{ApiError, ApiResult},
+    routes::ApiTags,
+    state::AppState,
+};
+
+/// Longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// What a finished job produced; the fields present depend on the job's kind.
+#[derive(Debug, Object, Deserialize, Default)]
+pub struct JobResult {
+    /// `probe`: the mark the run left.
+    #[oai(skip_serializing_if_is_none)]
+    pub mark: Option<String>,
+    /// `probe`: the attempt that succeeded.
+    #[oai(skip_serializing_if_is_none)]
+    pub attempt: Option<i32>,
+}
+
+/// One attempt of a job.
+#[derive(Debug, Object)]
+pub struct JobAttemptView {
+    /// 1-based.
+    pub attempt: i32,
+    /// When it started.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// When it ended (absent while running, or if its worker died).
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// A background job.
+#[derive(Debug, Object)]
+pub struct JobView {
+    /// Id (a ULID).
+    pub id: String,
+    /// What it does.
+    pub kind: JobKind,
+    /// Where it stands.
+    pub status: JobStatus,
+    /// Attempts started so far.
+    pub attempt: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// 0–100.
+    pub progress: i32,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+    /// What it produced, once succeeded.
+    pub result: Option<JobResult>,
+    /// The session it concerns.
+    pub session_id: Option<String>,
+    /// Each attempt of the current run, in order.
+    pub attempts: Vec<JobAttemptView>,
+    /// Creation time.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When its first attempt started.
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it finished.
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<JobRecord> for JobView {
+    fn from(j: JobRecord) -> Self {
+        let result = j
+            .result
+            .and_then(|r| bson::from_document::<JobResult>(r).ok());
+        Self {
+            id: j.id,
+            kind: j.kind,
+            status: j.status,
+            attempt: j.attempt,
+            max_attempts: j.max_attempts,
+            progress: j.progress,
+            error: j.error,
+            result,
+            session_id: j.session_id.map(|s| s.to_hex()),
+            attempts: j
+                .attempts
+                .into_iter()
+                .map(|a| JobAttemptView {
+                    attempt: a.attempt,
+                    started_at: a.started_at.to_chrono(),
+                    finished_at: a.finished_at.map(|t| t.to_chrono()),
+                    error: a.error,
+                })
+                .collect(),
+            created_at: j.created_at.to_chrono(),
+            started_at: j.started_at.map(|t| t.to_chrono()),
+            finished_at: j.finished_at.map(|t| t.to_chrono()),
+        }
+    }
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Object)]
+pub struct JobPage {
+    /// The jobs.
+    pub items: Vec<JobView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<KeyPage<JobRecord>> for JobPage {
+    fn from(page: KeyPage<JobRecord>) -> Self {
+        Self {
+            next_cursor: page.next.map(|c| c.encode()),
+            items: page.items.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// A job was started (or an earlier one with the same `Idempotency-Key` is returned).
+#[derive(Debug, Object)]
+pub struct JobAccepted {
+    /// The job's id.
+    pub job_id: String,
+    /// Where its status is.
+    pub status_url: String,
+    /// Where its live progress is streamed (Server-Sent Events).
+    pub events_url: String,
+}
+
+/// A job was accepted for processing.
+#[derive(Debug, ApiResponse)]
+pub enum JobStarted {
+    /// Queued; follow `status_url` or `events_url`.
+    #[oai(status = 202)]
+    Accepted(
+        Json<JobAccepted>,
+        /// The job's status URL.
+        #[oai(header = "Location")]
+        String,
+    ),
+}
+
+impl From<Started> for JobStarted {
+    fn from(started: Started) -> Self {
+        let status_url = format!("/api/v1/jobs/{}", started.job.id);
+        Self::Accepted(
+            Json(JobAccepted {
+                job_id: started.job.id,
+                status_url: status_url.clone(),
+                events_url: "/api/v1/events".to_owned(),
+            }),
+            status_url,
+        )
+    }
+}
+
+/// Checks an `Idempotency-Key` (1–255 visible ASCII characters).
+pub fn idempotency_key(raw: Option<String>) -> ApiResult<Option<String>> {
+    match raw {
+        None => Ok(None),
+        Some(k)
+            if !k.is_empty()
+                && k.len() <= MAX_IDEMPOTENCY_KEY
+                && k.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(k))
+        }
+        Some(_) => Err(ApiError::invalid_field(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        )),
+    }
+}
+
+/// Starts a job of `kind` for the caller and answers 202.
+pub async fn start(
+    state: &AppState,
+    user_id: bson::oid::ObjectId,
+    kind: JobKind,
+    payload: bson::Document,
+    session_id: Option<bson::oid::ObjectId>,
+    key: Option<String>,
+) -> ApiResult<JobStarted> {
+    let new = NewJob {
+        user_id,
+        kind,
+        payload,
+        session_id,
+        max_attempts: state.config.common.job_max_attempts,
+        idempotency_key: idempotency_key(key)?,
+    };
+    Ok(jobs::start(&state.db, &state.kv, new).await?.into())
+}
+
+/// The page size and cursor of a job list.
+pub fn job_page_args(
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> ApiResult<(u32, Option<KeyCursor>)> {
+    let limit = page_limit(limit)?;
+    let cursor = cursor.map(KeyCursor::decode).transpose()?;
+    Ok((limit, cursor))
+}
+
+/// A job.
+#[derive(Debug, ApiResponse)]
+pub enum JobResponse {
+    /// The job.
+    #[oai(status = 200)]
+    Ok(Json<JobView>),
+}
+
+/// A page of jobs.
+#[derive(Debug, ApiResponse)]
+pub enum JobList {
+    /// The page.
+    #[oai(status = 200)]
+    Ok(Json<JobPage>),
+}
+
+/// Job status.
+#[derive(Debug)]
+pub struct JobsApi;
+
+#[OpenApi(prefix_path = "/api/v1/jobs", tag = "ApiTags::Jobs")]
+impl JobsApi {
+    /// The caller's recent jobs, newest first.
+    #[oai(path = "/", method = "get", operation_id = "jobs_list")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// Items per page, 1–100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(max_length = 256))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<JobList> {
+        let (limit, cursor) = job_page_args(limit.0, cursor.0.as_deref())?;
+        let page = Jobs::new(&state.db)
+            .list(auth.0.id, cursor.as_ref(), limit)
+            .await?;
+        Ok(JobList::Ok(Json(page.into())))
+    }
+
+    /// One of the caller's jobs.
+    #[oai(path = "/:job_id", method = "get", operation_id = "jobs_get")]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// A job of the caller's (anything else is 404).
+        job_id: Path<String>,
+    ) -> ApiResult<JobResponse> {
+        let job = Jobs::new(&state.db)
+            .get(auth.0.id, &job_id)
+            .await?
+            .filter(|j| j.kind.user_facing())
+            .ok_or_else(|| ApiError::not_found("job"))?;
+        Ok(JobResponse::Ok(Json(job.into())))
+    }
+}

@@ -1,0 +1,107 @@
+//! The `notifications` collection: one per finished run of a job, unique on
+//! `{job_id, run}` so that repeated deliveries cannot notify twice.
+
+use bson::{doc, oid::ObjectId};
+use futures::TryStreamExt;
+use mongodb::{Collection, Database, error::Error};
+
+use super::{is_duplicate_key, sessions::ListError};
+use crate::{
+    domain::job::Notification,
+    pagination::{Cursor, Page},
+};
+
+/// Collection name.
+pub const COLLECTION: &str = "notifications";
+
+/// Which notifications to mark read.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// These ids (others' ids are ignored).
+    Ids(Vec<ObjectId>),
+    /// Every notification of the user.
+    All,
+}
+
+/// Notification storage.
+#[derive(Debug, Clone)]
+pub struct Notifications {
+    col: Collection<Notification>,
+}
+
+impl Notifications {
+    /// The repository on `db`.
+    pub fn new(db: &Database) -> Self {
+        Self {
+            col: db.collection(COLLECTION),
+        }
+    }
+
+    /// Stores `n` unless its job run was already notified; `true` when stored now.
+    pub async fn insert_once(&self, n: &Notification) -> Result<bool, Error> {
+        match self.col.insert_one(n).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The user's notifications, newest first, optionally only unread ones.
+    pub async fn list(
+        &self,
+        user_id: ObjectId,
+        unread_only: bool,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Page<Notification>, ListError> {
+        let mut filter = doc! { "user_id": user_id };
+        if unread_only {
+            filter.insert("read", false);
+        }
+        if let Some(cursor) = after {
+            filter.extend(cursor.after_newest()?);
+        }
+        let items: Vec<Notification> = self
+            .col
+            .find(filter)
+            .sort(doc! { "created_at": -1, "_id": -1 })
+            .limit(i64::from(limit) + 1)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(Page::from_overfetch(items, limit, |n| Cursor {
+            pinned: None,
+            created_at_ms: n.created_at.timestamp_millis(),
+            id: n.id,
+        }))
+    }
+
+    /// Marks the selected notifications of the user read; returns how many changed.
+    pub async fn mark_read(&self, user_id: ObjectId, which: Selection) -> Result<u64, Error> {
+        let mut filter = doc! { "user_id": user_id, "read": false };
+        if let Selection::Ids(ids) = which {
+            filter.insert("_id", doc! { "$in": ids });
+        }
+        let r = self
+            .col
+            .update_many(filter, doc! { "$set": { "read": true } })
+            .await?;
+        Ok(r.modified_count)
+    }
+
+    /// Unread notifications of the user.
+    pub async fn unread(&self, user_id: ObjectId) -> Result<u64, Error> {
+        self.col
+            .count_documents(doc! { "user_id": user_id, "read": false })
+            .await
+    }
+
+    /// Deletes every notification of the user (also account deletion); returns how many.
+    pub async fn clear(&self, user_id: ObjectId) -> Result<u64, Error> {
+        Ok(self
+            .col
+            .delete_many(doc! { "user_id": user_id })
+            .await?
+            .deleted_count)
+    }
+}

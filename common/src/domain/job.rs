@@ -1,0 +1,209 @@
+//! Background jobs: the authoritative record kept in MongoDB (the queue only delivers).
+
+use bson::{DateTime, Document, oid::ObjectId};
+use serde::{Deserialize, Serialize};
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+pub enum JobKind {
+    /// Generate questions for a session.
+    GenerateQuestions,
+    /// Replace one question with a new one.
+    RegenerateQuestion,
+    /// Export a session to a file in object storage.
+    ExportSession,
+    /// Send a transactional email (not listed to users).
+    Email,
+    /// An operator's probe of the pipeline: waits, reports progress, may fail on purpose.
+    Probe,
+}
+
+impl JobKind {
+    /// The stored (and wire) spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GenerateQuestions => "generate_questions",
+            Self::RegenerateQuestion => "regenerate_question",
+            Self::ExportSession => "export_session",
+            Self::Email => "email",
+            Self::Probe => "probe",
+        }
+    }
+
+    /// The queue that delivers jobs of this kind.
+    pub fn queue(self) -> &'static str {
+        use crate::jobs::queues;
+        match self {
+            Self::GenerateQuestions | Self::RegenerateQuestion | Self::Probe => {
+                queues::QUESTION_GENERATION
+            }
+            Self::ExportSession => queues::EXPORT,
+            Self::Email => queues::EMAIL,
+        }
+    }
+
+    /// Whether the owner sees the job in lists, gets a notification and live events.
+    pub fn user_facing(self) -> bool {
+        !matches!(self, Self::Email)
+    }
+}
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+pub enum JobStatus {
+    /// Waiting for a worker (also between attempts).
+    Queued,
+    /// A worker is on it.
+    Running,
+    /// Done; `result` holds the outcome.
+    Succeeded,
+    /// Given up; `error` says why.
+    Failed,
+}
+
+impl JobStatus {
+    /// The stored (and wire) spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether the job has finished (for this run).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+}
+
+/// One attempt of a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptLog {
+    /// 1-based attempt number within the run.
+    pub attempt: i32,
+    /// The worker that ran it.
+    pub worker: String,
+    /// When it started.
+    pub started_at: DateTime,
+    /// When it ended (absent while running, or when the worker died).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Tokens an LLM call used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    /// Prompt tokens.
+    pub prompt: i64,
+    /// Completion tokens.
+    pub completion: i64,
+}
+
+/// The stored job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// A ULID chosen by the api; also the first delivery's apalis task id.
+    #[serde(rename = "_id")]
+    pub id: String,
+    /// Owner.
+    pub user_id: ObjectId,
+    /// What it does.
+    pub kind: JobKind,
+    /// Where it stands.
+    pub status: JobStatus,
+    /// Attempts started in the current run.
+    pub attempt: i32,
+    /// Attempts allowed per run.
+    pub max_attempts: i32,
+    /// 1, plus one per operator retry.
+    pub run: i32,
+    /// 0–100.
+    pub progress: i32,
+    /// Kind-specific parameters (what the worker needs).
+    pub payload: Document,
+    /// Kind-specific outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Document>,
+    /// The last failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Attempts of the current run, in order.
+    #[serde(default)]
+    pub attempts: Vec<AttemptLog>,
+    /// The session it concerns, if any (for deletion cascades).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<ObjectId>,
+    /// The apalis task currently responsible for delivering it.
+    pub task_id: String,
+    /// The delivery running it now (`worker/task`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_owner: Option<String>,
+    /// Until when that delivery holds it (renewed while it runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<DateTime>,
+    /// The client's `Idempotency-Key`, if it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// LLM tokens used by all attempts.
+    #[serde(default)]
+    pub tokens: TokenUsage,
+    /// When it exhausted its attempts (listed as dead until retried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_at: Option<DateTime>,
+    /// Creation time.
+    pub created_at: DateTime,
+    /// Last change.
+    pub updated_at: DateTime,
+    /// When the first attempt of the current run started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime>,
+    /// When the current run finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime>,
+}
+
+/// Parameters of a probe job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbePayload {
+    /// How long each attempt works, in milliseconds (in steps that report progress).
+    pub work_ms: u64,
+    /// The first this-many attempts fail with a retryable error.
+    pub fail_attempts: u32,
+    /// Fail at once with a permanent error.
+    pub permanent: bool,
+}
+
+/// A stored notification about a finished job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Notification {
+    /// Id.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// Recipient.
+    pub user_id: ObjectId,
+    /// The job it reports on.
+    pub job_id: String,
+    /// The job's run it reports on (one notification per run).
+    pub run: i32,
+    /// The job's kind.
+    pub kind: JobKind,
+    /// `succeeded` or `failed`.
+    pub status: JobStatus,
+    /// One line for people.
+    pub message: String,
+    /// Whether the user has seen it.
+    pub read: bool,
+    /// Creation time.
+    pub created_at: DateTime,
+}

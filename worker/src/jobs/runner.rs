@@ -1,0 +1,391 @@
+//! Runs a delivered job: claims attempts on the job's record, retries with exponential
+//! backoff, and ends every run exactly once (status, notification, live events, metrics).
+//!
+//! The queue only delivers. Whatever apalis-redis does with a task (it re-schedules failed
+//! tasks on its own, up to 25 times), the number of attempts is the record's: a delivery
+//! must claim an attempt before working, and a run that used its `max_attempts` is failed
+//! instead of run again. Retries happen inside the delivery, so this function returns
+//! success to apalis for every ending; it returns an error only to hand the job back when
+//! the worker shuts down between attempts, or when MongoDB cannot be reached.
+
+use std::time::{Duration, Instant};
+
+use apalis::prelude::{BoxDynError, Data, TaskId, WorkerContext};
+use bson::{DateTime, oid::ObjectId};
+use common::{
+    db::{
+        jobs::{Claim, Jobs, Outcome},
+        notifications::Notifications,
+    },
+    domain::job::{JobKind, JobRecord, JobStatus, Notification},
+    events::{self, LiveEvent},
+    jobs::JobMessage,
+};
+use rand::Rng;
+use tracing::Instrument;
+
+use crate::context::JobContext;
+
+/// How an attempt failed.
+#[derive(Debug)]
+pub enum JobError {
+    /// Worth another attempt (a dependency failed, a timeout).
+    Retry(anyhow::Error),
+    /// Will fail again however often it is tried (bad input, a missing session).
+    Permanent(anyhow::Error),
+}
+
+impl JobError {
+    /// A permanent failure with this message.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::Permanent(anyhow::anyhow!(message.into()))
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for JobError {
+    fn from(e: E) -> Self {
+        Self::Retry(e.into())
+    }
+}
+
+/// What a job handler gets: the record, and a way to report progress.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The job, as claimed for this attempt.
+    pub job: JobRecord,
+    ctx: JobContext,
+    owner: String,
+}
+
+impl Attempt {
+    /// Reports progress (0–100) on the record and to the owner's live events.
+    pub async fn progress(&self, percent: i32) {
+        let jobs = Jobs::new(&self.ctx.db);
+        match jobs.set_progress(&self.job.id, &self.owner, percent).await {
+            Ok(true) => {
+                publish(
+                    &self.ctx,
+                    &self.job,
+                    JobStatus::Running,
+                    percent,
+                    self.job.attempt,
+                )
+                .await;
+            }
+            Ok(false) => tracing::warn!("progress not recorded: the lease was lost"),
+            Err(e) => tracing::warn!(error = %e, "progress not recorded"),
+        }
+    }
+
+    /// The job's context.
+    pub fn ctx(&self) -> &JobContext {
+        &self.ctx
+    }
+}
+
+/// The apalis handler of every queue: runs the job named by the message.
+pub async fn deliver(
+    msg: JobMessage,
+    task_id: TaskId,
+    ctx: Data<JobContext>,
+    worker: WorkerContext,
+) -> Result<(), BoxDynError> {
+    let task_id = task_id.to_string();
+    let owner = format!("{}/{task_id}", worker.name());
+    let span = tracing::info_span!("job", job_id = %msg.job_id, task_id = %task_id);
+    run(&ctx, &msg.job_id, &task_id, &owner, &|| {
+        worker.is_shutting_down()
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| {
+        tracing::warn!(job_id = %msg.job_id, error = format!("{e:#}"), "job handed back");
+        e.into()
+    })
+}
+
+/// Claims and runs attempts of `job_id` until its run ends or it must be handed back.
+pub async fn run(
+    ctx: &JobContext,
+    job_id: &str,
+    task_id: &str,
+    owner: &str,
+    shutting_down: &(dyn Fn() -> bool + Sync),
+) -> anyhow::Result<()> {
+    let jobs = Jobs::new(&ctx.db);
+    let mut lease_waits = 0;
+    loop {
+        let job = match jobs
+            .claim(job_id, task_id, owner, ctx.settings.lease)
+            .await?
+        {
+            Claim::Run(job) => *job,
+            Claim::Missing | Claim::Finished | Claim::Stale => return Ok(()),
+            Claim::Busy { until } => {
+                // Either a worker that died (its lease runs out soon) or a live one that
+                // still renews it; after a few waits the live one is trusted to finish.
+                lease_waits += 1;
+                if lease_waits > 3 {
+                    return Ok(());
+                }
+                let wait = until.timestamp_millis() - DateTime::now().timestamp_millis();
+                let wait = Duration::from_millis(u64::try_from(wait.max(0)).unwrap_or(0));
+                if !sleep_unless(wait + Duration::from_millis(250), shutting_down).await {
+                    anyhow::bail!("shutting down while another delivery held the job");
+                }
+                continue;
+            }
+            Claim::Exhausted(job) => {
+                if let Some(done) = jobs.fail_exhausted(&job).await? {
+                    tracing::warn!(
+                        job_id,
+                        "job failed: its worker stopped during the last attempt"
+                    );
+                    finished(ctx, &done).await;
+                }
+                return Ok(());
+            }
+        };
+        tracing::info!(
+            job_id,
+            kind = job.kind.as_str(),
+            attempt = job.attempt,
+            "attempt started"
+        );
+        publish(ctx, &job, JobStatus::Running, job.progress, job.attempt).await;
+
+        let started = Instant::now();
+        let outcome = attempt_once(ctx, &job, owner).await;
+        let kind = job.kind.as_str();
+        metrics::histogram!("job_attempt_duration_seconds", "kind" => kind)
+            .record(started.elapsed().as_secs_f64());
+        let label = match &outcome {
+            Outcome::Succeeded(_) => "succeeded",
+            Outcome::Failed { dead: true, .. } => "dead",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Retry { .. } => "retry",
+        };
+        metrics::counter!("job_attempts_total", "kind" => kind, "outcome" => label).increment(1);
+
+        let Some(after) = jobs
+            .finish_attempt(job_id, owner, job.attempt, outcome.clone())
+            .await?
+        else {
+            tracing::warn!(
+                job_id,
+                "attempt outcome dropped: the lease was lost to another delivery"
+            );
+            return Ok(());
+        };
+        match outcome {
+            Outcome::Retry { error } => {
+                metrics::counter!("job_retries_total", "kind" => kind).increment(1);
+                let wait = backoff(ctx.settings.retry_base, job.attempt);
+                tracing::warn!(
+                    job_id,
+                    attempt = job.attempt,
+                    error,
+                    ?wait,
+                    "attempt failed; retrying"
+                );
+                publish(ctx, &after, JobStatus::Queued, after.progress, job.attempt).await;
+                if !sleep_unless(wait, shutting_down).await {
+                    anyhow::bail!("shutting down between attempts");
+                }
+            }
+            _ => {
+                finished(ctx, &after).await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn attempt_once(ctx: &JobContext, job: &JobRecord, owner: &str) -> Outcome {
+    let attempt = Attempt {
+        job: job.clone(),
+        ctx: ctx.clone(),
+        owner: owner.to_owned(),
+    };
+    // Keep the lease while the handler works.
+    let renewer = {
+        let jobs = Jobs::new(&ctx.db);
+        let (id, owner, lease) = (job.id.clone(), owner.to_owned(), ctx.settings.lease);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                match jobs.renew(&id, &owner, lease).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+                }
+            }
+        })
+    };
+    let result =
+        tokio::time::timeout(ctx.settings.attempt_timeout, super::dispatch(&attempt)).await;
+    renewer.abort();
+    let last = job.attempt >= job.max_attempts;
+    let retry_or_dead = |error: String| {
+        if last {
+            Outcome::Failed { error, dead: true }
+        } else {
+            Outcome::Retry { error }
+        }
+    };
+    match result {
+        Ok(Ok(result)) => Outcome::Succeeded(result),
+        Ok(Err(JobError::Permanent(e))) => {
+            tracing::warn!(error = format!("{e:#}"), "job failed permanently");
+            Outcome::Failed {
+                error: e.to_string(),
+                dead: false,
+            }
+        }
+        Ok(Err(JobError::Retry(e))) => {
+            tracing::warn!(error = format!("{e:#}"), "attempt failed");
+            retry_or_dead(e.to_string())
+        }
+        Err(_) => retry_or_dead(format!(
+            "the attempt took longer than {} s",
+            ctx.settings.attempt_timeout.as_secs()
+        )),
+    }
+}
+
+/// The wait before the attempt after `attempt`: `base × 2^(attempt-1)`, ±20 %.
+pub fn backoff(base: Duration, attempt: i32) -> Duration {
+    let exp = u32::try_from(attempt.clamp(1, 10) - 1).unwrap_or(0);
+    let nominal = base.saturating_mul(2u32.saturating_pow(exp));
+    nominal.mul_f64(rand::rng().random_range(0.8..=1.2))
+}
+
+/// Sleeps `wait` in short steps; `false` when the worker began shutting down first.
+async fn sleep_unless(wait: Duration, shutting_down: &(dyn Fn() -> bool + Sync)) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        if shutting_down() {
+            return false;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        tokio::time::sleep(left.min(Duration::from_millis(200))).await;
+    }
+}
+
+/// Ends a run: the owner's notification (once, whatever the deliveries), live events,
+/// metrics.
+async fn finished(ctx: &JobContext, job: &JobRecord) {
+    let kind = job.kind.as_str();
+    let outcome = match (job.status, job.dead_at.is_some()) {
+        (JobStatus::Succeeded, _) => "succeeded",
+        (_, true) => "dead",
+        _ => "failed",
+    };
+    metrics::counter!("jobs_finished_total", "kind" => kind, "outcome" => outcome).increment(1);
+    if let Some(started) = job.started_at {
+        let ms = DateTime::now().timestamp_millis() - started.timestamp_millis();
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "durations are far below 2^52 ms"
+        )]
+        let secs = ms.max(0) as f64 / 1000.0;
+        metrics::histogram!("job_duration_seconds", "kind" => kind).record(secs);
+    }
+    tracing::info!(job_id = %job.id, kind, outcome, attempts = job.attempt, "job finished");
+    publish(ctx, job, job.status, job.progress, job.attempt).await;
+    if !job.kind.user_facing() {
+        return;
+    }
+    let notification = Notification {
+        id: ObjectId::new(),
+        user_id: job.user_id,
+        job_id: job.id.clone(),
+        run: job.run,
+        kind: job.kind,
+        status: job.status,
+        message: message(job),
+        read: false,
+        created_at: DateTime::now(),
+    };
+    match Notifications::new(&ctx.db).insert_once(&notification).await {
+        Ok(true) => {
+            let event = LiveEvent::Notification {
+                id: notification.id.to_hex(),
+                job_id: job.id.clone(),
+                status: job.status,
+                message: notification.message,
+            };
+            if let Err(e) = events::publish(&ctx.kv, job.user_id, &event).await {
+                tracing::warn!(error = %e, "notification event not published");
+            }
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "notification not stored"),
+    }
+}
+
+/// The notification's text.
+fn message(job: &JobRecord) -> String {
+    let what = match job.kind {
+        JobKind::GenerateQuestions => "Question generation",
+        JobKind::RegenerateQuestion => "Question regeneration",
+        JobKind::ExportSession => "Your export",
+        JobKind::Email => "Email",
+        JobKind::Probe => "Pipeline probe",
+    };
+    match job.status {
+        JobStatus::Succeeded => format!("{what} finished."),
+        _ => format!(
+            "{what} failed: {}",
+            job.error.as_deref().unwrap_or("unknown error")
+        ),
+    }
+}
+
+/// Appends a job event to the owner's stream (best effort: the record is authoritative).
+async fn publish(
+    ctx: &JobContext,
+    job: &JobRecord,
+    status: JobStatus,
+    progress: i32,
+    attempt: i32,
+) {
+    if !job.kind.user_facing() {
+        return;
+    }
+    let event = LiveEvent::Job {
+        job_id: job.id.clone(),
+        kind: job.kind,
+        status,
+        progress,
+        attempt,
+    };
+    if let Err(e) = events::publish(&ctx.kv, job.user_id, &event).await {
+        tracing::warn!(error = %e, "job event not published");
+    }
+}
+
+/// Decodes a job's payload.
+pub fn payload<T: serde::de::DeserializeOwned>(job: &JobRecord) -> Result<T, JobError> {
+    bson::from_document(job.payload.clone())
+        .map_err(|e| JobError::Permanent(anyhow::anyhow!("the job's parameters are invalid: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter() {
+        let base = Duration::from_secs(2);
+        for _ in 0..50 {
+            let first = backoff(base, 1);
+            let second = backoff(base, 2);
+            assert!((1600..=2400).contains(&first.as_millis()), "{first:?}");
+            assert!((3200..=4800).contains(&second.as_millis()), "{second:?}");
+        }
+    }
+}
