@@ -25,11 +25,14 @@ pub mod queues {
     pub const EMAIL: &str = "email";
 }
 
-/// How often a worker tells Redis it is alive.
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
-/// Missed heartbeats after which a worker's in-flight tasks are handed to another worker.
-/// (apalis-redis' `Config::default()` says 10 although its docs say 2: set explicitly.)
-pub const MISSED_HEARTBEATS: usize = 4;
+/// How often a worker tells Redis it is alive. An idle apalis worker also looks for new
+/// tasks only on its heartbeat (or when one of its own tasks completes), so this bounds the
+/// pick-up delay of a job pushed to an idle queue.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+/// Missed heartbeats after which a worker's in-flight tasks are handed to another worker
+/// (15 s). apalis-redis' `Config::default()` says 10 although its docs say 2: set
+/// explicitly.
+pub const MISSED_HEARTBEATS: usize = 15;
 
 /// The apalis storage of `queue`, under the deployment's key prefix.
 pub fn storage<T>(kv: &Kv, queue: &str) -> RedisStorage<T> {

@@ -8,4 +8,5 @@ mod support;
 
 mod auth;
 mod foundation;
+mod jobs;
 mod sessions;

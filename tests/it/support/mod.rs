@@ -248,7 +248,13 @@ impl TestApp {
 
     /// Registers a fresh account; returns the register response body.
     pub async fn register(&self) -> Account {
-        let email = format!("{}@example.com", unique("user-"));
+        self.register_email(&format!("{}@example.com", unique("user-")))
+            .await
+    }
+
+    /// Registers an account with this email.
+    pub async fn register_email(&self, email: &str) -> Account {
+        let email = email.to_owned();
         let password = "correct horse battery".to_owned();
         let resp = self
             .post(
