@@ -31,6 +31,8 @@ pub struct RateLimitConfig {
     pub auth: Policy,
     /// Everything else, per user (per IP when unauthenticated).
     pub default: Policy,
+    /// Starting generation or regeneration jobs, per user (accepted requests count).
+    pub generate: Policy,
     /// Proxies whose `X-Forwarded-For` is believed (Render's load balancer).
     pub trusted_proxies: Vec<IpNet>,
 }
@@ -71,6 +73,7 @@ impl ApiConfig {
             rate_limit: RateLimitConfig {
                 auth: env.parse_or("RATE_LIMIT_AUTH", "10/900".parse().expect("valid"))?,
                 default: env.parse_or("RATE_LIMIT_DEFAULT", "300/60".parse().expect("valid"))?,
+                generate: env.parse_or("RATE_LIMIT_GENERATE", "20/3600".parse().expect("valid"))?,
                 trusted_proxies: env
                     .list("TRUSTED_PROXIES")
                     .iter()

@@ -8,5 +8,6 @@ mod support;
 
 mod auth;
 mod foundation;
+mod generation;
 mod jobs;
 mod sessions;

@@ -61,6 +61,54 @@ pub struct JobSettings {
     pub stuck_after: Duration,
 }
 
+/// The question provider (any OpenAI-compatible chat-completions server) and its guards.
+#[derive(Debug, Clone)]
+pub struct AiConfig {
+    /// API key; without one, questions come from the offline bank.
+    pub api_key: Option<SecretString>,
+    /// Base URL of the API (`…/v1`).
+    pub base_url: String,
+    /// Model name.
+    pub model: String,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Completion token limit per call.
+    pub max_tokens: u32,
+    /// Sampling temperature.
+    pub temperature: f32,
+    /// Consecutive failures (within `breaker_window`) that open the breaker.
+    pub breaker_failures: u32,
+    /// Window in which failures add up.
+    pub breaker_window: Duration,
+    /// How long the breaker stays open before one probe call.
+    pub breaker_cooldown: Duration,
+    /// How long generated batches stay cached.
+    pub cache_ttl: Duration,
+}
+
+impl AiConfig {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            api_key: env
+                .optional_secret("AI_API_KEY")
+                .filter(|k| !secrecy::ExposeSecret::expose_secret(k).trim().is_empty()),
+            base_url: env
+                .optional("AI_BASE_URL")
+                .unwrap_or_else(|| "https://api.openai.com/v1".to_owned()),
+            model: env
+                .optional("AI_MODEL")
+                .unwrap_or_else(|| "gpt-4o-mini".to_owned()),
+            timeout: Duration::from_millis(env.parse_or("AI_TIMEOUT_MS", 30_000)?),
+            max_tokens: env.parse_or("AI_MAX_TOKENS", 4_000)?,
+            temperature: env.parse_or("AI_TEMPERATURE", 0.7)?,
+            breaker_failures: env.parse_or("AI_BREAKER_FAILURES", 3)?,
+            breaker_window: env.seconds_or("AI_BREAKER_WINDOW_SECS", 60)?,
+            breaker_cooldown: env.seconds_or("AI_BREAKER_COOLDOWN_SECS", 30)?,
+            cache_ttl: env.seconds_or("AI_CACHE_TTL_SECS", 24 * 3600)?,
+        })
+    }
+}
+
 /// Everything the worker process needs to run.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -80,6 +128,8 @@ pub struct WorkerConfig {
     pub export_concurrency: usize,
     /// How attempts are run and retried.
     pub jobs: JobSettings,
+    /// Question generation.
+    pub ai: AiConfig,
     /// Outgoing mail.
     pub smtp: SmtpConfig,
     /// How long running jobs may take to finish after SIGTERM.
@@ -104,6 +154,7 @@ impl WorkerConfig {
             email_concurrency: env.parse_or("EMAIL_CONCURRENCY", 4)?,
             generation_concurrency: env.parse_or("GENERATION_CONCURRENCY", 4)?,
             export_concurrency: env.parse_or("EXPORT_CONCURRENCY", 2)?,
+            ai: AiConfig::from_env(env)?,
             jobs: JobSettings {
                 retry_base: Duration::from_millis(env.parse_or("JOB_RETRY_BASE_MS", 2_000)?),
                 attempt_timeout: env.seconds_or("JOB_ATTEMPT_TIMEOUT_SECS", 120)?,

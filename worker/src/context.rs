@@ -3,7 +3,7 @@
 use common::{kv::Kv, storage::Storage};
 use mongodb::Database;
 
-use crate::{config::JobSettings, mail::Mailer};
+use crate::{ai::Ai, config::JobSettings, mail::Mailer};
 
 /// Shared handles for job handlers (cheap to clone).
 #[derive(Debug, Clone)]
@@ -18,4 +18,8 @@ pub struct JobContext {
     pub mailer: Mailer,
     /// How attempts are run and retried.
     pub settings: JobSettings,
+    /// Question generation.
+    pub ai: Ai,
+    /// The most questions a session may hold.
+    pub max_questions: u32,
 }

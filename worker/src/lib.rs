@@ -3,6 +3,7 @@
 //! `main.rs` only loads the config and calls [`run`]; tests run the same code in-process or
 //! as a child process.
 
+pub mod ai;
 pub mod config;
 pub mod context;
 pub mod health;
@@ -43,6 +44,8 @@ pub async fn run(
         storage,
         mailer: Mailer::new(&config.smtp)?,
         settings: config.jobs,
+        ai: ai::Ai::new(&config.ai)?,
+        max_questions: config.common.max_questions_per_session,
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

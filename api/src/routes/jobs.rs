@@ -27,6 +27,30 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// What a finished job produced; the fields present depend on the job's kind.
 #[derive(Debug, Object, Deserialize, Default)]
 pub struct JobResult {
+    /// `generate_questions`: questions this run added.
+    #[oai(skip_serializing_if_is_none)]
+    pub questions_added: Option<i64>,
+    /// `generate_questions`: ids of the questions added by the attempt that finished.
+    #[oai(skip_serializing_if_is_none)]
+    pub question_ids: Option<Vec<String>>,
+    /// `generate_questions`: candidates dropped because the session (or the batch) already
+    /// had them.
+    #[oai(skip_serializing_if_is_none)]
+    pub duplicates_dropped: Option<i64>,
+    /// `generate_questions`: candidates dropped by validation (lengths, difficulty).
+    #[oai(skip_serializing_if_is_none)]
+    pub invalid_dropped: Option<i64>,
+    /// `generate_questions`, `regenerate_question`: `ai` (provider or its cache) or `bank`
+    /// (the offline question bank).
+    #[oai(skip_serializing_if_is_none)]
+    pub source: Option<String>,
+    /// `generate_questions`: whether the batch came from the cache of earlier provider
+    /// replies.
+    #[oai(skip_serializing_if_is_none)]
+    pub cached: Option<bool>,
+    /// `regenerate_question`: the question replaced.
+    #[oai(skip_serializing_if_is_none)]
+    pub question_id: Option<String>,
     /// `probe`: the mark the run left.
     #[oai(skip_serializing_if_is_none)]
     pub mark: Option<String>,
@@ -46,6 +70,15 @@ pub struct JobAttemptView {
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Why it failed.
     pub error: Option<String>,
+}
+
+/// LLM tokens a job used.
+#[derive(Debug, Object)]
+pub struct TokensView {
+    /// Prompt tokens.
+    pub prompt: i64,
+    /// Completion tokens.
+    pub completion: i64,
 }
 
 /// A background job.
@@ -71,6 +104,8 @@ pub struct JobView {
     pub session_id: Option<String>,
     /// Each attempt of the current run, in order.
     pub attempts: Vec<JobAttemptView>,
+    /// LLM tokens used by all attempts.
+    pub tokens: TokensView,
     /// Creation time.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When its first attempt started.
@@ -104,6 +139,10 @@ impl From<JobRecord> for JobView {
                     error: a.error,
                 })
                 .collect(),
+            tokens: TokensView {
+                prompt: j.tokens.prompt,
+                completion: j.tokens.completion,
+            },
             created_at: j.created_at.to_chrono(),
             started_at: j.started_at.map(|t| t.to_chrono()),
             finished_at: j.finished_at.map(|t| t.to_chrono()),

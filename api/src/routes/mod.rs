@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod events;
+mod generation;
 mod health;
 mod jobs;
 mod me;
@@ -18,6 +19,7 @@ pub use admin::AdminApi;
 pub use auth::AuthApi;
 pub(crate) use auth::NoContent;
 pub use events::EventsApi;
+pub use generation::GenerationApi;
 pub use health::{HealthApi, ReadyResponse, readiness};
 pub use jobs::JobsApi;
 pub use me::MeApi;
@@ -40,6 +42,8 @@ pub enum ApiTags {
     Sessions,
     /// Questions: a session's list, custom questions, search, bulk actions.
     Questions,
+    /// Generating and regenerating questions (background jobs).
+    Generation,
     /// Background jobs: status and list.
     Jobs,
     /// Live job progress and notifications (Server-Sent Events).
@@ -60,6 +64,7 @@ pub type Apis = (
     MeApi,
     SessionsApi,
     QuestionsApi,
+    GenerationApi,
     JobsApi,
     EventsApi,
     NotificationsApi,
@@ -75,6 +80,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             MeApi,
             SessionsApi,
             QuestionsApi,
+            GenerationApi,
             JobsApi,
             EventsApi,
             NotificationsApi,

@@ -355,6 +355,7 @@ impl QuestionsApi {
             difficulty: body.difficulty.unwrap_or(Difficulty::Medium),
             is_pinned: body.is_pinned,
             source: Source::Custom,
+            added_by: None,
         };
         v.finish()?;
         let cap = state.config.common.max_questions_per_session;

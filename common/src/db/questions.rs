@@ -390,6 +390,53 @@ impl Questions {
         Ok(stats)
     }
 
+    /// How many questions of the session a job run (`added_by` tag) already added.
+    pub async fn added_by(&self, session_id: ObjectId, tag: &str) -> Result<u64, Error> {
+        self.col
+            .count_documents(doc! { "session_id": session_id, "added_by": tag })
+            .await
+    }
+
+    /// The texts of the session's questions, newest first (at most `limit`).
+    pub async fn texts(&self, session_id: ObjectId, limit: i64) -> Result<Vec<String>, Error> {
+        let rows: Vec<Document> = self
+            .col
+            .clone_with_type::<Document>()
+            .find(doc! { "session_id": session_id })
+            .projection(doc! { "question": 1 })
+            .sort(doc! { "created_at": -1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|d| d.get_str("question").ok().map(str::to_owned))
+            .collect())
+    }
+
+    /// Replaces the text of the user's question with `with` (keeping id, pin, notes and
+    /// category), tagging it with the regeneration run. `Ok(Err(Duplicate))` when the new
+    /// text is already in the session.
+    pub async fn replace_text(
+        &self,
+        user_id: ObjectId,
+        id: ObjectId,
+        with: &NewQuestion,
+        tag: &str,
+    ) -> Result<Result<Option<Question>, Duplicate>, Error> {
+        let set = doc! {
+            "question": &with.question,
+            "answer": &with.answer,
+            "difficulty": with.difficulty.as_str(),
+            "source": with.source.as_str(),
+            "text_hash": crate::domain::question::text_hash(&with.question),
+            "answer_words": crate::domain::question::answer_words(&with.answer),
+            "regenerated_by": tag,
+        };
+        self.update(user_id, id, set).await
+    }
+
     /// Deletes every question of the user (account deletion).
     pub async fn delete_user(&self, user_id: ObjectId) -> Result<(), Error> {
         self.col

@@ -184,6 +184,26 @@ pub struct ProbePayload {
     pub permanent: bool,
 }
 
+/// Parameters of a question-generation job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeneratePayload {
+    /// Questions wanted (1–10).
+    pub count: u32,
+    /// Topics for this batch (the session's when empty).
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// Difficulty wanted (mixed when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difficulty: Option<crate::domain::question::Difficulty>,
+}
+
+/// Parameters of a regeneration job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegeneratePayload {
+    /// The question to replace.
+    pub question_id: ObjectId,
+}
+
 /// A stored notification about a finished job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Notification {

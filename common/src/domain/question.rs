@@ -36,6 +36,9 @@ pub enum Source {
 }
 
 impl Difficulty {
+    /// Every difficulty, easiest first.
+    pub const ALL: [Self; 3] = [Self::Easy, Self::Medium, Self::Hard];
+
     /// The stored (and wire) spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,9 +50,7 @@ impl Difficulty {
 
     /// Parses the wire spelling.
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Easy, Self::Medium, Self::Hard]
-            .into_iter()
-            .find(|d| d.as_str() == raw)
+        Self::ALL.into_iter().find(|d| d.as_str() == raw)
     }
 }
 
@@ -81,6 +82,13 @@ pub struct Question {
     pub text_hash: String,
     /// Words in `answer`, kept so that statistics need not read every answer.
     pub answer_words: i32,
+    /// The generation job run (`{job_id}:{run}`) that added it, so a repeated attempt
+    /// knows what it already did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<String>,
+    /// The regeneration job run that last replaced its text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regenerated_by: Option<String>,
     /// Creation time.
     pub created_at: DateTime,
     /// Last change.
@@ -104,6 +112,8 @@ pub struct NewQuestion {
     pub is_pinned: bool,
     /// Origin.
     pub source: Source,
+    /// The generation job run adding it (see [`Question::added_by`]).
+    pub added_by: Option<String>,
 }
 
 impl NewQuestion {
@@ -122,6 +132,8 @@ impl NewQuestion {
             category: self.category,
             is_pinned: self.is_pinned,
             source: self.source,
+            added_by: self.added_by,
+            regenerated_by: None,
             created_at: now,
             updated_at: now,
         }
@@ -145,6 +157,17 @@ pub fn escape_regex(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+impl Source {
+    /// The stored (and wire) spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ai => "ai",
+            Self::Bank => "bank",
+            Self::Custom => "custom",
+        }
+    }
 }
 
 /// Validates question text (5–2000 characters after trimming).

@@ -2,6 +2,7 @@
 //! database name and Redis key prefix), in-process apps, private service instances for
 //! fault tests, and the real binaries for process-level tests.
 
+pub mod llm;
 pub mod process;
 pub mod services;
 
@@ -306,6 +307,7 @@ pub fn ai_question(text: &str) -> common::domain::question::NewQuestion {
         category: String::new(),
         is_pinned: false,
         source: Source::Ai,
+        added_by: None,
     }
 }
 

@@ -1,8 +1,10 @@
 //! Every queue the worker consumes, registered in one place, and the dispatch from a job's
 //! kind to its handler.
 
+mod generate;
 mod probe;
 pub mod reconcile;
+mod regenerate;
 pub mod runner;
 mod send_email;
 
@@ -24,9 +26,9 @@ pub async fn dispatch(attempt: &Attempt) -> Result<Document, JobError> {
     match attempt.job.kind {
         JobKind::Email => send_email::run(attempt).await,
         JobKind::Probe => probe::run(attempt).await,
-        kind @ (JobKind::GenerateQuestions
-        | JobKind::RegenerateQuestion
-        | JobKind::ExportSession) => Err(JobError::permanent(format!(
+        JobKind::GenerateQuestions => generate::run(attempt).await,
+        JobKind::RegenerateQuestion => regenerate::run(attempt).await,
+        kind @ JobKind::ExportSession => Err(JobError::permanent(format!(
             "this worker cannot run {} jobs yet",
             kind.as_str()
         ))),

@@ -1,0 +1,147 @@
+//! Starting question generation and regeneration (202; the work happens in a worker).
+
+use common::{
+    db::questions::Questions,
+    domain::{
+        job::{GeneratePayload, JobKind, RegeneratePayload},
+        question::Difficulty,
+        session::Topics,
+    },
+    ratelimit,
+};
+use poem::web::Data;
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Header, Path},
+    payload::Json,
+};
+
+use crate::{
+    auth::BearerAuth,
+    error::{ApiError, ApiResult},
+    routes::{
+        ApiTags,
+        jobs::{JobStarted, start},
+        object_id,
+        sessions::owned_session,
+    },
+    state::AppState,
+};
+
+/// What to generate.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct GenerateRequest {
+    /// Questions wanted, 1–10 (5 when omitted). Fewer are added when the session is
+    /// close to its cap.
+    #[oai(validator(minimum(value = "1"), maximum(value = "10")))]
+    pub count: Option<u32>,
+    /// Topics for this batch (up to 10); the session's topics when omitted.
+    #[oai(validator(max_items = 10))]
+    pub topics: Option<Vec<String>>,
+    /// One difficulty for the whole batch; a mix suited to the level when omitted.
+    pub difficulty: Option<Difficulty>,
+}
+
+/// Counts an accepted generation request against the caller's hourly quota.
+async fn limit(state: &AppState, user: bson::oid::ObjectId) -> ApiResult<()> {
+    let policy = state.config.rate_limit.generate;
+    let decision = ratelimit::check(&state.kv, "generate", &user.to_hex(), policy).await?;
+    if decision.allowed {
+        Ok(())
+    } else {
+        metrics::counter!("rate_limit_refusals_total", "policy" => "generate").increment(1);
+        Err(ApiError::too_many_requests(decision.retry_after_secs))
+    }
+}
+
+/// Question generation.
+#[derive(Debug)]
+pub struct GenerationApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Generation")]
+impl GenerationApi {
+    /// Generate questions with model answers for a session, in the background. Honours
+    /// `Idempotency-Key`. Counts against a per-user hourly limit.
+    #[oai(
+        path = "/sessions/:session_id/generate",
+        method = "post",
+        operation_id = "sessions_generate"
+    )]
+    async fn generate(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// A session of the caller's (anything else is 404).
+        session_id: Path<String>,
+        /// Repeating a request with the same key (within 24 h) returns the same job.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        body: Json<GenerateRequest>,
+    ) -> ApiResult<JobStarted> {
+        let topics = match &body.topics {
+            Some(t) => Topics::parse(t)?.into_inner(),
+            None => Vec::new(),
+        };
+        let session = owned_session(&state, auth.0.id, &session_id).await?;
+        let cap = state.config.common.max_questions_per_session;
+        if u32::try_from(session.question_count).unwrap_or(0) >= cap {
+            return Err(ApiError::conflict(
+                "session-full",
+                format!("A session holds at most {cap} questions; delete some first."),
+            ));
+        }
+        limit(&state, auth.0.id).await?;
+        let payload = bson::to_document(&GeneratePayload {
+            count: body.count.unwrap_or(5),
+            topics,
+            difficulty: body.difficulty,
+        })
+        .map_err(anyhow::Error::new)?;
+        start(
+            &state,
+            auth.0.id,
+            JobKind::GenerateQuestions,
+            payload,
+            Some(session.id),
+            idempotency_key.0,
+        )
+        .await
+    }
+
+    /// Replace a question's text and answer with a newly generated one, in the
+    /// background; its id, pin, notes and category stay. Honours `Idempotency-Key`.
+    #[oai(
+        path = "/questions/:question_id/regenerate",
+        method = "post",
+        operation_id = "questions_regenerate"
+    )]
+    async fn regenerate(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// A question of the caller's (anything else is 404).
+        question_id: Path<String>,
+        /// Repeating a request with the same key (within 24 h) returns the same job.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+    ) -> ApiResult<JobStarted> {
+        let id = object_id(&question_id, "question")?;
+        let question = Questions::new(&state.db)
+            .get(auth.0.id, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("question"))?;
+        limit(&state, auth.0.id).await?;
+        let payload = bson::to_document(&RegeneratePayload { question_id: id })
+            .map_err(anyhow::Error::new)?;
+        start(
+            &state,
+            auth.0.id,
+            JobKind::RegenerateQuestion,
+            payload,
+            Some(question.session_id),
+            idempotency_key.0,
+        )
+        .await
+    }
+}

@@ -1,0 +1,235 @@
+//! Question generation: an OpenAI-compatible provider behind a circuit breaker, a Redis
+//! cache of generated batches, and the offline bank; validation of whatever comes back.
+
+pub mod bank;
+pub mod breaker;
+pub mod cache;
+pub mod openai;
+pub mod parse;
+
+use std::collections::HashSet;
+
+use common::domain::{
+    job::TokenUsage,
+    question::{
+        Difficulty, NewQuestion, Source, parse_answer, parse_category, parse_question, text_hash,
+    },
+    session::Experience,
+};
+
+use self::{breaker::Breaker, openai::OpenAi, parse::Candidate};
+use crate::config::AiConfig;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct Brief {
+    /// The role practised for.
+    pub role: String,
+    /// Seniority, as spelled in the API (`mid-level`).
+    pub experience: String,
+    /// Typed seniority, for the bank.
+    pub level: Experience,
+    /// Topics to cover.
+    pub topics: Vec<String>,
+    /// Difficulty wanted, mixed when absent.
+    pub difficulty: Option<Difficulty>,
+    /// How many questions.
+    pub count: u32,
+    /// Questions the session already has (the model is told to avoid them).
+    pub existing: Vec<String>,
+}
+
+impl Brief {
+    /// The user message.
+    pub fn prompt(&self) -> String {
+        let mut p = format!(
+            "Write {} interview questions with model answers for a {} {} candidate.",
+            self.count, self.experience, self.role
+        );
+        if self.topics.is_empty() {
+            p.push_str(" Cover the core skills of the role.");
+        } else {
+            p.push_str(&format!(" Topics: {}.", self.topics.join(", ")));
+        }
+        match self.difficulty {
+            Some(d) => p.push_str(&format!(" Every question is {}.", d.as_str())),
+            None => p.push_str(" Mix easy, medium and hard questions to suit the level."),
+        }
+        p.push_str(
+            " Answers are correct, self-contained and 2-6 sentences long. Category is the topic \
+             in one to three words.",
+        );
+        if !self.existing.is_empty() {
+            p.push_str(" Do not repeat or rephrase any of these existing questions:");
+            for q in &self.existing {
+                p.push_str("\n- ");
+                p.push_str(q);
+            }
+        }
+        p
+    }
+}
+
+/// Candidates that passed validation, and how many did not.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// Valid questions, ready to add.
+    pub items: Vec<NewQuestion>,
+    /// Candidates dropped for invalid fields.
+    pub invalid: usize,
+}
+
+/// Validates candidates (lengths, difficulty, category) and drops repeats of `taken`
+/// (text hashes) or of each other. Repeats are counted as `duplicates` by the caller's add.
+pub fn check(candidates: &[Candidate], source: Source, tag: &str) -> Checked {
+    let mut checked = Checked::default();
+    for c in candidates {
+        let parsed = (
+            parse_question(&c.question),
+            parse_answer(&c.answer),
+            Difficulty::parse(c.difficulty.trim()),
+            parse_category(&c.category),
+        );
+        match parsed {
+            (Ok(question), Ok(answer), Some(difficulty), Ok(category)) => {
+                checked.items.push(NewQuestion {
+                    question,
+                    answer,
+                    notes: String::new(),
+                    difficulty,
+                    category,
+                    is_pinned: false,
+                    source,
+                    added_by: Some(tag.to_owned()),
+                });
+            }
+            _ => checked.invalid += 1,
+        }
+    }
+    checked
+}
+
+/// Where a batch came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A provider call.
+    Provider,
+    /// The Redis cache of earlier provider batches.
+    Cache,
+    /// The offline bank.
+    Bank,
+}
+
+impl Origin {
+    /// The questions' source.
+    pub fn source(self) -> Source {
+        match self {
+            Self::Provider | Self::Cache => Source::Ai,
+            Self::Bank => Source::Bank,
+        }
+    }
+}
+
+/// A batch of candidates and where it came from.
+#[derive(Debug)]
+pub struct Batch {
+    /// The candidates (not validated yet).
+    pub candidates: Vec<Candidate>,
+    /// Where they came from.
+    pub origin: Origin,
+    /// Tokens the provider used (zero for cache and bank).
+    pub tokens: TokenUsage,
+}
+
+/// The generation machinery of a worker process.
+#[derive(Debug, Clone)]
+pub struct Ai {
+    provider: Option<OpenAi>,
+    breaker: Breaker,
+    /// Settings.
+    pub config: AiConfig,
+}
+
+/// Why no batch came back.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct GenerateError(pub openai::ProviderError);
+
+impl Ai {
+    /// The machinery for `config`; without an API key everything comes from the bank.
+    pub fn new(config: &AiConfig) -> anyhow::Result<Self> {
+        let provider = match &config.api_key {
+            Some(key) => Some(OpenAi::new(config, key)?),
+            None => None,
+        };
+        Ok(Self {
+            provider,
+            breaker: Breaker::new(
+                config.breaker_failures,
+                config.breaker_window,
+                config.breaker_cooldown,
+            ),
+            config: config.clone(),
+        })
+    }
+
+    /// The provider, if configured and its breaker lets a call through now.
+    pub fn provider(&self) -> Option<&OpenAi> {
+        self.provider.as_ref().filter(|_| self.breaker.allow())
+    }
+
+    /// Asks the provider; feeds the breaker. On failure, `Err` says whether the breaker is
+    /// open now (then the caller falls back to the bank).
+    pub async fn call(
+        &self,
+        provider: &OpenAi,
+        brief: &Brief,
+    ) -> Result<Batch, (GenerateError, TokenUsage, bool)> {
+        match provider.generate(brief).await {
+            Ok((candidates, tokens)) => {
+                self.breaker.success();
+                metrics::counter!("ai_provider_calls_total", "outcome" => "ok").increment(1);
+                Ok(Batch {
+                    candidates,
+                    origin: Origin::Provider,
+                    tokens,
+                })
+            }
+            Err((e, tokens)) => {
+                let outcome = match e {
+                    openai::ProviderError::Call(_) => "error",
+                    openai::ProviderError::Garbage => "garbage",
+                };
+                metrics::counter!("ai_provider_calls_total", "outcome" => outcome).increment(1);
+                let open = self.breaker.failure();
+                Err((GenerateError(e), tokens, open))
+            }
+        }
+    }
+}
+
+/// Bank candidates for a brief, skipping `taken` hashes.
+pub fn from_bank(brief: &Brief, taken: &HashSet<String>, seed: u64) -> Batch {
+    Batch {
+        candidates: bank::pick(
+            &brief.topics,
+            &brief.role,
+            brief.level,
+            brief.difficulty,
+            brief.count as usize,
+            taken,
+            seed,
+        ),
+        origin: Origin::Bank,
+        tokens: TokenUsage::default(),
+    }
+}
+
+/// Candidates of a cached batch that the session does not have yet.
+pub fn unseen(cached: Vec<Candidate>, taken: &HashSet<String>) -> Vec<Candidate> {
+    let mut seen = taken.clone();
+    cached
+        .into_iter()
+        .filter(|c| seen.insert(text_hash(&c.question)))
+        .collect()
+}

@@ -1,0 +1,144 @@
+//! Any OpenAI-compatible chat-completions server (OpenAI, Groq, a local server) through
+//! async-openai, asked for structured output.
+
+use std::time::Duration;
+
+use async_openai::{
+    Client,
+    config::OpenAIConfig,
+    types::chat::{
+        ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
+        CreateChatCompletionRequestArgs, ResponseFormat, ResponseFormatJsonSchema,
+    },
+};
+use common::domain::job::TokenUsage;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use super::{Brief, parse::Candidate};
+use crate::config::AiConfig;
+
+/// Why a provider call gave nothing usable.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The server could not be reached, timed out, or answered with an error status
+    /// (after the client's own retries of 429 and 5xx).
+    #[error("the question provider failed: {0}")]
+    Call(String),
+    /// It answered, but not with the JSON asked for.
+    #[error("the question provider's reply was not the JSON asked for")]
+    Garbage,
+}
+
+/// A configured chat-completions client.
+#[derive(Clone)]
+pub struct OpenAi {
+    client: Client<OpenAIConfig>,
+    model: String,
+    max_tokens: u32,
+    temperature: f32,
+}
+
+impl std::fmt::Debug for OpenAi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAi")
+            .field("model", &self.model)
+            .finish()
+    }
+}
+
+/// The JSON schema of a reply.
+fn schema() -> serde_json::Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["questions"],
+        "properties": {
+            "questions": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["question", "answer", "difficulty", "category"],
+                    "properties": {
+                        "question": { "type": "string", "description": "5-2000 characters" },
+                        "answer": { "type": "string", "description": "A model answer, 10-5000 characters" },
+                        "difficulty": { "type": "string", "enum": ["easy", "medium", "hard"] },
+                        "category": { "type": "string", "description": "At most 100 characters" }
+                    }
+                }
+            }
+        }
+    })
+}
+
+impl OpenAi {
+    /// A client for `config` (which has an API key).
+    pub fn new(config: &AiConfig, key: &secrecy::SecretString) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .build()?;
+        let openai = OpenAIConfig::new()
+            .with_api_base(config.base_url.clone())
+            .with_api_key(key.expose_secret());
+        Ok(Self {
+            client: Client::with_config(openai).with_http_client(http),
+            model: config.model.clone(),
+            max_tokens: config.max_tokens,
+            temperature: config.temperature,
+        })
+    }
+
+    /// Asks for `brief.count` questions; returns what the reply held and the tokens used.
+    pub async fn generate(
+        &self,
+        brief: &Brief,
+    ) -> Result<(Vec<Candidate>, TokenUsage), (ProviderError, TokenUsage)> {
+        let request = CreateChatCompletionRequestArgs::default()
+            .model(&self.model)
+            .max_completion_tokens(self.max_tokens)
+            .temperature(self.temperature)
+            .response_format(ResponseFormat::JsonSchema {
+                json_schema: ResponseFormatJsonSchema {
+                    name: "interview_questions".to_owned(),
+                    description: Some("Interview questions with model answers".to_owned()),
+                    schema: schema(),
+                    strict: Some(true),
+                },
+            })
+            .messages(vec![
+                ChatCompletionRequestSystemMessage::from(SYSTEM).into(),
+                ChatCompletionRequestUserMessage::from(brief.prompt()).into(),
+            ])
+            .build()
+            .map_err(|e| (ProviderError::Call(e.to_string()), TokenUsage::default()))?;
+        let response = self
+            .client
+            .chat()
+            .create(request)
+            .await
+            .map_err(|e| (ProviderError::Call(e.to_string()), TokenUsage::default()))?;
+        let tokens = response
+            .usage
+            .as_ref()
+            .map_or_else(TokenUsage::default, |u| TokenUsage {
+                prompt: i64::from(u.prompt_tokens),
+                completion: i64::from(u.completion_tokens),
+            });
+        let text = response
+            .choices
+            .into_iter()
+            .find_map(|c| c.message.content)
+            .unwrap_or_default();
+        match super::parse::candidates(&text) {
+            Some(candidates) => Ok((candidates, tokens)),
+            None => Err((ProviderError::Garbage, tokens)),
+        }
+    }
+}
+
+const SYSTEM: &str = "You write technical interview questions with concise, correct model \
+answers for candidates preparing for interviews. Reply with JSON only, matching the given \
+schema: {\"questions\": [{\"question\", \"answer\", \"difficulty\", \"category\"}]}. \
+difficulty is one of easy, medium, hard. category is a short topic name.";

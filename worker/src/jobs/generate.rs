@@ -1,0 +1,210 @@
+//! `generate_questions`: new questions for a session from the provider, its cache or the
+//! bank, validated, de-duplicated and added under the session's cap.
+//!
+//! Repeating an attempt is safe: questions carry the run that added them (`added_by`), so a
+//! later attempt only makes up what is missing, and the unique text index refuses repeats.
+
+use std::collections::HashSet;
+
+use bson::{Document, doc};
+use common::{
+    db::{jobs::Jobs, questions::Questions, sessions::Sessions},
+    domain::{
+        job::{GeneratePayload, JobRecord},
+        question::text_hash,
+        session::Session,
+    },
+};
+
+use super::runner::{Attempt, JobError, payload};
+use crate::ai::{self, Batch, Brief, Origin, cache};
+
+/// The questions of a session the brief is for, and the hashes it already holds.
+pub(super) struct SessionView {
+    pub session: Session,
+    pub existing: Vec<String>,
+    pub taken: HashSet<String>,
+}
+
+pub(super) async fn load(
+    attempt: &Attempt,
+    session_id: bson::oid::ObjectId,
+) -> Result<SessionView, JobError> {
+    let ctx = attempt.ctx();
+    let session = Sessions::new(&ctx.db)
+        .get(attempt.job.user_id, session_id)
+        .await?
+        .ok_or_else(|| JobError::permanent("the session no longer exists"))?;
+    let existing = Questions::new(&ctx.db)
+        .texts(session_id, i64::from(ctx.max_questions))
+        .await?;
+    let taken = existing.iter().map(|q| text_hash(q)).collect();
+    Ok(SessionView {
+        session,
+        existing,
+        taken,
+    })
+}
+
+/// A seed that differs between jobs and attempts (the bank's pick varies with it).
+pub(super) fn seed(job: &JobRecord) -> u64 {
+    let digest = text_hash(&format!("{}:{}:{}", job.id, job.run, job.attempt));
+    u64::from_str_radix(&digest[..16], 16).unwrap_or(0)
+}
+
+/// A batch for `brief`: the cache, then the provider (behind its breaker), then the bank
+/// when no key is configured, the breaker is open, or the provider failed on the last
+/// attempt. Other provider failures fail the attempt (it is retried).
+pub(super) async fn batch(
+    attempt: &Attempt,
+    brief: &Brief,
+    taken: &HashSet<String>,
+) -> Result<Batch, JobError> {
+    let ctx = attempt.ctx();
+    let job = &attempt.job;
+    let Some(provider) = ctx.ai.provider() else {
+        return Ok(ai::from_bank(brief, taken, seed(job)));
+    };
+    let key = cache::key(&ctx.kv, brief);
+    let cached = ai::unseen(cache::get(&ctx.kv, &key).await, taken);
+    let usable = ai::check(&cached, Origin::Cache.source(), "").items.len();
+    if usable >= brief.count as usize {
+        metrics::counter!("ai_cache_total", "outcome" => "hit").increment(1);
+        return Ok(Batch {
+            candidates: cached,
+            origin: Origin::Cache,
+            tokens: Default::default(),
+        });
+    }
+    metrics::counter!("ai_cache_total", "outcome" => "miss").increment(1);
+    match ctx.ai.call(provider, brief).await {
+        Ok(batch) => {
+            record_tokens(attempt, &batch).await;
+            let valid: Vec<_> = batch
+                .candidates
+                .iter()
+                .filter(|c| {
+                    !ai::check(std::slice::from_ref(*c), Origin::Provider.source(), "")
+                        .items
+                        .is_empty()
+                })
+                .cloned()
+                .collect();
+            cache::add(&ctx.kv, &key, &valid, ctx.ai.config.cache_ttl).await;
+            Ok(batch)
+        }
+        Err((e, tokens, open)) => {
+            if tokens.prompt > 0 || tokens.completion > 0 {
+                let _ = Jobs::new(&ctx.db).add_tokens(&job.id, tokens).await;
+            }
+            if open || job.attempt >= job.max_attempts {
+                tracing::warn!(error = %e, breaker_open = open, "provider failed; using the offline bank");
+                Ok(ai::from_bank(brief, taken, seed(job)))
+            } else {
+                Err(JobError::Retry(e.into()))
+            }
+        }
+    }
+}
+
+async fn record_tokens(attempt: &Attempt, batch: &Batch) {
+    let t = batch.tokens;
+    metrics::counter!("ai_tokens_total", "kind" => "prompt")
+        .increment(u64::try_from(t.prompt).unwrap_or(0));
+    metrics::counter!("ai_tokens_total", "kind" => "completion")
+        .increment(u64::try_from(t.completion).unwrap_or(0));
+    if let Err(e) = Jobs::new(&attempt.ctx().db)
+        .add_tokens(&attempt.job.id, t)
+        .await
+    {
+        tracing::warn!(error = %e, "tokens not recorded on the job");
+    }
+}
+
+/// Runs one attempt.
+pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
+    let ctx = attempt.ctx();
+    let job = &attempt.job;
+    let p: GeneratePayload = payload(job)?;
+    let session_id = job
+        .session_id
+        .ok_or_else(|| JobError::permanent("the job names no session"))?;
+    let questions = Questions::new(&ctx.db);
+    let tag = format!("{}:{}", job.id, job.run);
+    let done = questions.added_by(session_id, &tag).await?;
+    let wanted = u64::from(p.count).saturating_sub(done);
+    let view = load(attempt, session_id).await?;
+    if wanted == 0 {
+        // An earlier attempt of this run added everything; it just did not get to finish.
+        return Ok(
+            doc! { "questions_added": i64::try_from(done).unwrap_or(0), "duplicates_dropped": 0, "invalid_dropped": 0 },
+        );
+    }
+    let room = i64::from(ctx.max_questions) - i64::from(view.session.question_count);
+    if room <= 0 {
+        return Err(JobError::permanent(format!(
+            "the session is full: it holds the maximum of {} questions",
+            ctx.max_questions
+        )));
+    }
+    let want = u32::try_from(i64::try_from(wanted).unwrap_or(i64::MAX).min(room)).unwrap_or(0);
+    attempt.progress(10).await;
+
+    let brief = Brief {
+        role: view.session.role.clone(),
+        experience: bson::to_bson(&view.session.experience)
+            .ok()
+            .and_then(|b| b.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        level: view.session.experience,
+        topics: if p.topics.is_empty() {
+            view.session.topics.clone()
+        } else {
+            p.topics.clone()
+        },
+        difficulty: p.difficulty,
+        count: want,
+        existing: view.existing.clone(),
+    };
+    let batch = batch(attempt, &brief, &view.taken).await?;
+    attempt.progress(60).await;
+
+    let checked = ai::check(&batch.candidates, batch.origin.source(), &tag);
+    let mut seen = view.taken.clone();
+    let (fresh, repeats): (Vec<_>, Vec<_>) = checked
+        .items
+        .into_iter()
+        .partition(|q| seen.insert(text_hash(&q.question)));
+    let mut fresh = fresh;
+    fresh.truncate(want as usize);
+    metrics::counter!("ai_items_dropped_total", "reason" => "invalid")
+        .increment(checked.invalid as u64);
+    metrics::counter!("ai_items_dropped_total", "reason" => "duplicate")
+        .increment(repeats.len() as u64);
+
+    let added = questions
+        .add(job.user_id, session_id, fresh, ctx.max_questions)
+        .await?
+        .ok_or_else(|| JobError::permanent("the session no longer exists"))?;
+    if added.inserted.is_empty() {
+        if added.over_cap > 0 {
+            return Err(JobError::permanent("the session is full"));
+        }
+        return Err(JobError::Retry(anyhow::anyhow!(
+            "the reply held no usable new question ({} invalid, {} duplicates)",
+            checked.invalid,
+            repeats.len() + added.duplicates
+        )));
+    }
+    attempt.progress(95).await;
+    let ids: Vec<String> = added.inserted.iter().map(|q| q.id.to_hex()).collect();
+    let total = done + added.inserted.len() as u64;
+    Ok(doc! {
+        "questions_added": i64::try_from(total).unwrap_or(0),
+        "duplicates_dropped": i64::try_from(repeats.len() + added.duplicates).unwrap_or(0),
+        "invalid_dropped": i64::try_from(checked.invalid).unwrap_or(0),
+        "source": batch.origin.source().as_str(),
+        "cached": batch.origin == Origin::Cache,
+        "question_ids": ids,
+    })
+}

@@ -1,0 +1,72 @@
+//! `regenerate_question`: replaces one question's text and answer with a new one (keeping
+//! its id, pin, notes and category), through the same provider, cache and bank.
+
+use bson::{Document, doc};
+use common::{db::questions::Questions, domain::job::RegeneratePayload};
+
+use super::{
+    generate::{batch, load},
+    runner::{Attempt, JobError, payload},
+};
+use crate::ai::{self, Brief};
+
+/// Runs one attempt.
+pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
+    let ctx = attempt.ctx();
+    let job = &attempt.job;
+    let p: RegeneratePayload = payload(job)?;
+    let questions = Questions::new(&ctx.db);
+    let tag = format!("{}:{}", job.id, job.run);
+    let current = questions
+        .get(job.user_id, p.question_id)
+        .await?
+        .ok_or_else(|| JobError::permanent("the question no longer exists"))?;
+    if current.regenerated_by.as_deref() == Some(tag.as_str()) {
+        // An earlier attempt of this run replaced it; it just did not get to finish.
+        return Ok(doc! { "question_id": current.id.to_hex(), "source": current.source.as_str() });
+    }
+    let view = load(attempt, current.session_id).await?;
+    attempt.progress(10).await;
+    let mut topics = view.session.topics.clone();
+    if !current.category.is_empty() {
+        topics.insert(0, current.category.clone());
+    }
+    let brief = Brief {
+        role: view.session.role.clone(),
+        experience: bson::to_bson(&view.session.experience)
+            .ok()
+            .and_then(|b| b.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        level: view.session.experience,
+        topics,
+        difficulty: Some(current.difficulty),
+        // A few candidates, so that one survives validation and de-duplication.
+        count: 3,
+        existing: view.existing.clone(),
+    };
+    let batch = batch(attempt, &brief, &view.taken).await?;
+    attempt.progress(60).await;
+    let checked = ai::check(&batch.candidates, batch.origin.source(), &tag);
+    for item in &checked.items {
+        if view
+            .taken
+            .contains(&common::domain::question::text_hash(&item.question))
+        {
+            continue;
+        }
+        match questions
+            .replace_text(job.user_id, current.id, item, &tag)
+            .await?
+        {
+            Ok(Some(q)) => {
+                return Ok(doc! { "question_id": q.id.to_hex(), "source": q.source.as_str() });
+            }
+            Ok(None) => return Err(JobError::permanent("the question no longer exists")),
+            Err(_duplicate) => {}
+        }
+    }
+    Err(JobError::Retry(anyhow::anyhow!(
+        "the reply held no usable replacement ({} invalid)",
+        checked.invalid
+    )))
+}
