@@ -41,6 +41,20 @@ pub enum SessionStatus {
     Cancelled,
 }
 
+impl Experience {
+    /// The stored (and wire) spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EntryLevel => "entry-level",
+            Self::Junior => "junior",
+            Self::MidLevel => "mid-level",
+            Self::Senior => "senior",
+            Self::Lead => "lead",
+            Self::Expert => "expert",
+        }
+    }
+}
+
 impl SessionStatus {
     /// The stored (and wire) spelling.
     pub fn as_str(self) -> &'static str {

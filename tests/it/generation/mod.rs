@@ -9,7 +9,7 @@ use std::{collections::HashMap, time::Duration};
 
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, isolated_env, llm::FakeLlm};
+use crate::support::{Account, TestApp, TestWorker, isolated_env, llm::FakeLlm};
 
 /// Variables for a deployment using `llm`, with fast job retries, plus `extra`.
 pub fn vars_with(llm: Option<&FakeLlm>, extra: &[(&str, &str)]) -> HashMap<String, String> {
@@ -19,6 +19,15 @@ pub fn vars_with(llm: Option<&FakeLlm>, extra: &[(&str, &str)]) -> HashMap<Strin
     }
     overrides.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     isolated_env(&overrides)
+}
+
+/// A fake provider, an api and an in-process worker using it, and a registered user.
+pub async fn setup(extra: &[(&str, &str)]) -> (FakeLlm, TestApp, TestWorker, Account) {
+    let llm = FakeLlm::start().await;
+    let app = TestApp::spawn_with(vars_with(Some(&llm), extra)).await;
+    let worker = app.spawn_worker().await;
+    let me = app.register().await;
+    (llm, app, worker, me)
 }
 
 /// Starts generation; returns the job id.
@@ -40,6 +49,21 @@ pub async fn generate(app: &TestApp, token: &str, session_id: &str, body: Value)
 /// Waits for the job to finish; returns it.
 pub async fn finished(app: &TestApp, token: &str, job_id: &str) -> Value {
     crate::jobs::wait_finished(app, token, job_id, Duration::from_secs(45)).await
+}
+
+/// Starts generation and waits for the job to finish; returns it.
+pub async fn run_generation(app: &TestApp, token: &str, session_id: &str, body: Value) -> Value {
+    let id = generate(app, token, session_id, body).await;
+    finished(app, token, &id).await
+}
+
+/// Asserts the job's status and attempt count.
+pub fn assert_ended(job: &Value, status: &str, attempt: i64) {
+    assert_eq!(
+        (job["status"].as_str(), job["attempt"].as_i64()),
+        (Some(status), Some(attempt)),
+        "{job}"
+    );
 }
 
 /// The session's questions (up to 100).

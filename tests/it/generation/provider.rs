@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use super::{finished, generate, questions, session, vars_with};
+use super::{assert_ended, finished, generate, questions, run_generation, session, vars_with};
 use crate::support::{
     TestApp, assert_problem,
     llm::{COMPLETION_TOKENS, FakeLlm, PROMPT_TOKENS, Reply, batch},
@@ -8,10 +8,7 @@ use crate::support::{
 
 #[tokio::test]
 async fn a_structured_reply_adds_five_ai_questions_and_records_tokens() {
-    let llm = FakeLlm::start().await;
-    let app = TestApp::spawn_with(vars_with(Some(&llm), &[])).await;
-    let _worker = app.spawn_worker().await;
-    let me = app.register().await;
+    let (llm, app, _worker, me) = super::setup(&[]).await;
     let sid = session(&app, &me.access, &["Rust", "SQL"]).await;
 
     let job_id = generate(&app, &me.access, &sid, json!({})).await;
@@ -88,10 +85,7 @@ async fn a_structured_reply_adds_five_ai_questions_and_records_tokens() {
 
 #[tokio::test]
 async fn replies_in_fences_with_prose_and_brackets_in_answers_are_read() {
-    let llm = FakeLlm::start().await;
-    let app = TestApp::spawn_with(vars_with(Some(&llm), &[])).await;
-    let _worker = app.spawn_worker().await;
-    let me = app.register().await;
+    let (llm, app, _worker, me) = super::setup(&[]).await;
     let sid = session(&app, &me.access, &["Rust"]).await;
     let items = json!({ "questions": [
         { "question": "What does Vec<[u8; 4]> hold?", "answer": "Arrays of four bytes, e.g. [1, 2, 3, 4]]; braces } and ]] in answers are fine.", "difficulty": "easy", "category": "Rust" },
@@ -102,11 +96,7 @@ async fn replies_in_fences_with_prose_and_brackets_in_answers_are_read() {
     ))]);
     let job_id = generate(&app, &me.access, &sid, json!({ "count": 2 })).await;
     let job = finished(&app, &me.access, &job_id).await;
-    assert_eq!(
-        (job["status"].as_str(), job["attempt"].as_i64()),
-        (Some("succeeded"), Some(1)),
-        "{job}"
-    );
+    assert_ended(&job, "succeeded", 1);
     let mut answers: Vec<String> = questions(&app, &me.access, &sid)
         .await
         .iter()
@@ -124,25 +114,13 @@ async fn replies_in_fences_with_prose_and_brackets_in_answers_are_read() {
 
 #[tokio::test]
 async fn rate_limited_then_ok_slow_then_retried_and_garbage_then_retried() {
-    let llm = FakeLlm::start().await;
-    let app = TestApp::spawn_with(vars_with(Some(&llm), &[("AI_TIMEOUT_MS", "700")])).await;
-    let _worker = app.spawn_worker().await;
-    let me = app.register().await;
+    let (llm, app, _worker, me) = super::setup(&[("AI_TIMEOUT_MS", "700")]).await;
 
     // 429 with Retry-After: the client waits and retries within the same attempt.
     let sid = session(&app, &me.access, &["Go"]).await;
     llm.script([Reply::Error(429, Some(1)), Reply::Fresh(5)]);
-    let job = finished(
-        &app,
-        &me.access,
-        &generate(&app, &me.access, &sid, json!({})).await,
-    )
-    .await;
-    assert_eq!(
-        (job["status"].as_str(), job["attempt"].as_i64()),
-        (Some("succeeded"), Some(1)),
-        "{job}"
-    );
+    let job = run_generation(&app, &me.access, &sid, json!({})).await;
+    assert_ended(&job, "succeeded", 1);
     assert_eq!(job["result"]["source"], "ai");
     assert_eq!(llm.requests().len(), 2);
 
@@ -155,17 +133,8 @@ async fn rate_limited_then_ok_slow_then_retried_and_garbage_then_retried() {
         ),
         Reply::Fresh(5),
     ]);
-    let job = finished(
-        &app,
-        &me.access,
-        &generate(&app, &me.access, &sid, json!({})).await,
-    )
-    .await;
-    assert_eq!(
-        (job["status"].as_str(), job["attempt"].as_i64()),
-        (Some("succeeded"), Some(2)),
-        "{job}"
-    );
+    let job = run_generation(&app, &me.access, &sid, json!({})).await;
+    assert_ended(&job, "succeeded", 2);
     assert!(
         job["attempts"][0]["error"]
             .as_str()
@@ -189,17 +158,8 @@ async fn rate_limited_then_ok_slow_then_retried_and_garbage_then_retried() {
         Reply::Content("I'm sorry, I can't help with that.".to_owned()),
         Reply::Content(mixed.to_string()),
     ]);
-    let job = finished(
-        &app,
-        &me.access,
-        &generate(&app, &me.access, &sid, json!({})).await,
-    )
-    .await;
-    assert_eq!(
-        (job["status"].as_str(), job["attempt"].as_i64()),
-        (Some("succeeded"), Some(2)),
-        "{job}"
-    );
+    let job = run_generation(&app, &me.access, &sid, json!({})).await;
+    assert_ended(&job, "succeeded", 2);
     assert!(
         job["attempts"][0]["error"]
             .as_str()
@@ -221,12 +181,7 @@ async fn repeated_server_errors_open_the_breaker_and_the_bank_answers() {
     let _worker = app.spawn_worker().await;
     let me = app.register().await;
     let sid = session(&app, &me.access, &["Rust"]).await;
-    let job = finished(
-        &app,
-        &me.access,
-        &generate(&app, &me.access, &sid, json!({})).await,
-    )
-    .await;
+    let job = run_generation(&app, &me.access, &sid, json!({})).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["result"]["source"], "bank");
     assert_eq!(
@@ -244,12 +199,7 @@ async fn repeated_server_errors_open_the_breaker_and_the_bank_answers() {
     // While it is open, jobs go straight to the bank without calling the provider.
     let calls = llm.requests().len();
     let sid = session(&app, &me.access, &["SQL"]).await;
-    let job = finished(
-        &app,
-        &me.access,
-        &generate(&app, &me.access, &sid, json!({})).await,
-    )
-    .await;
+    let job = run_generation(&app, &me.access, &sid, json!({})).await;
     assert_eq!(
         (job["result"]["source"].as_str(), job["attempt"].as_i64()),
         (Some("bank"), Some(1))
@@ -263,12 +213,7 @@ async fn without_a_key_generation_uses_the_bank() {
     let _worker = app.spawn_worker().await;
     let me = app.register().await;
     let sid = session(&app, &me.access, &["React", "TypeScript"]).await;
-    let job = finished(
-        &app,
-        &me.access,
-        &generate(&app, &me.access, &sid, json!({ "count": 10 })).await,
-    )
-    .await;
+    let job = run_generation(&app, &me.access, &sid, json!({ "count": 10 })).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["result"]["source"], "bank");
     assert_eq!(job["tokens"], json!({ "prompt": 0, "completion": 0 }));
@@ -279,12 +224,7 @@ async fn without_a_key_generation_uses_the_bank() {
     }));
 
     // A second batch never repeats the first.
-    let job = finished(
-        &app,
-        &me.access,
-        &generate(&app, &me.access, &sid, json!({ "count": 10 })).await,
-    )
-    .await;
+    let job = run_generation(&app, &me.access, &sid, json!({ "count": 10 })).await;
     assert_eq!(job["result"]["questions_added"], 10);
     let all = questions(&app, &me.access, &sid).await;
     let mut texts: Vec<&str> = all
@@ -298,28 +238,15 @@ async fn without_a_key_generation_uses_the_bank() {
 
 #[tokio::test]
 async fn the_cache_serves_other_sessions_but_never_repeats_within_one() {
-    let llm = FakeLlm::start().await;
-    let app = TestApp::spawn_with(vars_with(Some(&llm), &[])).await;
-    let _worker = app.spawn_worker().await;
-    let me = app.register().await;
+    let (llm, app, _worker, me) = super::setup(&[]).await;
     let first = session(&app, &me.access, &["Rust", "Tokio"]).await;
-    let job = finished(
-        &app,
-        &me.access,
-        &generate(&app, &me.access, &first, json!({})).await,
-    )
-    .await;
+    let job = run_generation(&app, &me.access, &first, json!({})).await;
     assert_eq!(job["result"]["cached"], false);
     assert_eq!(llm.requests().len(), 1);
 
     // Same role, level and topics (other order and case): served from the cache.
     let second = session(&app, &me.access, &["tokio", "RUST"]).await;
-    let job = finished(
-        &app,
-        &me.access,
-        &generate(&app, &me.access, &second, json!({})).await,
-    )
-    .await;
+    let job = run_generation(&app, &me.access, &second, json!({})).await;
     assert_eq!(
         (
             job["result"]["cached"].as_bool(),
@@ -346,12 +273,7 @@ async fn the_cache_serves_other_sessions_but_never_repeats_within_one() {
     assert_eq!(a_sorted, b_sorted);
 
     // The first session already has everything cached: it goes to the provider again.
-    let job = finished(
-        &app,
-        &me.access,
-        &generate(&app, &me.access, &first, json!({})).await,
-    )
-    .await;
+    let job = run_generation(&app, &me.access, &first, json!({})).await;
     assert_eq!(job["result"]["cached"], false);
     assert_eq!(llm.requests().len(), 2);
     assert_eq!(questions(&app, &me.access, &first).await.len(), 10);

@@ -1,17 +1,11 @@
 use serde_json::{Value, json};
 
-use super::{finished, vars_with};
-use crate::support::{
-    TestApp, assert_problem,
-    llm::{FakeLlm, Reply},
-};
+use super::finished;
+use crate::support::{assert_problem, llm::Reply};
 
 #[tokio::test]
 async fn regenerating_replaces_text_and_answer_but_keeps_id_pin_and_notes() {
-    let llm = FakeLlm::start().await;
-    let app = TestApp::spawn_with(vars_with(Some(&llm), &[])).await;
-    let _worker = app.spawn_worker().await;
-    let me = app.register().await;
+    let (llm, app, _worker, me) = super::setup(&[]).await;
     let other = app.register().await;
     let sid = app.session_id(&me.access, "Backend").await;
     let created: Value = app

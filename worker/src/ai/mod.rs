@@ -79,31 +79,33 @@ pub struct Checked {
     pub invalid: usize,
 }
 
-/// Validates candidates (lengths, difficulty, category) and drops repeats of `taken`
-/// (text hashes) or of each other. Repeats are counted as `duplicates` by the caller's add.
+/// The candidate as a question to add, if every field is valid (lengths, difficulty,
+/// category).
+fn validated(c: &Candidate, source: Source, tag: &str) -> Option<NewQuestion> {
+    Some(NewQuestion {
+        question: parse_question(&c.question).ok()?,
+        answer: parse_answer(&c.answer).ok()?,
+        notes: String::new(),
+        difficulty: Difficulty::parse(c.difficulty.trim())?,
+        category: parse_category(&c.category).ok()?,
+        is_pinned: false,
+        source,
+        added_by: Some(tag.to_owned()),
+    })
+}
+
+/// Whether every field of the candidate is valid.
+pub fn is_valid(c: &Candidate) -> bool {
+    validated(c, Source::Ai, "").is_some()
+}
+
+/// Validates candidates; repeats of the session's questions are left to the caller.
 pub fn check(candidates: &[Candidate], source: Source, tag: &str) -> Checked {
     let mut checked = Checked::default();
     for c in candidates {
-        let parsed = (
-            parse_question(&c.question),
-            parse_answer(&c.answer),
-            Difficulty::parse(c.difficulty.trim()),
-            parse_category(&c.category),
-        );
-        match parsed {
-            (Ok(question), Ok(answer), Some(difficulty), Ok(category)) => {
-                checked.items.push(NewQuestion {
-                    question,
-                    answer,
-                    notes: String::new(),
-                    difficulty,
-                    category,
-                    is_pinned: false,
-                    source,
-                    added_by: Some(tag.to_owned()),
-                });
-            }
-            _ => checked.invalid += 1,
+        match validated(c, source, tag) {
+            Some(item) => checked.items.push(item),
+            None => checked.invalid += 1,
         }
     }
     checked

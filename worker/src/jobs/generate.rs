@@ -26,6 +26,26 @@ pub(super) struct SessionView {
     pub taken: HashSet<String>,
 }
 
+impl SessionView {
+    /// A brief for `count` questions of this session.
+    pub fn brief(
+        &self,
+        topics: Vec<String>,
+        difficulty: Option<common::domain::question::Difficulty>,
+        count: u32,
+    ) -> Brief {
+        Brief {
+            role: self.session.role.clone(),
+            experience: self.session.experience.as_str().to_owned(),
+            level: self.session.experience,
+            topics,
+            difficulty,
+            count,
+            existing: self.existing.clone(),
+        }
+    }
+}
+
 pub(super) async fn load(
     attempt: &Attempt,
     session_id: bson::oid::ObjectId,
@@ -67,7 +87,7 @@ pub(super) async fn batch(
     };
     let key = cache::key(&ctx.kv, brief);
     let cached = ai::unseen(cache::get(&ctx.kv, &key).await, taken);
-    let usable = ai::check(&cached, Origin::Cache.source(), "").items.len();
+    let usable = cached.iter().filter(|c| ai::is_valid(c)).count();
     if usable >= brief.count as usize {
         metrics::counter!("ai_cache_total", "outcome" => "hit").increment(1);
         return Ok(Batch {
@@ -83,11 +103,7 @@ pub(super) async fn batch(
             let valid: Vec<_> = batch
                 .candidates
                 .iter()
-                .filter(|c| {
-                    !ai::check(std::slice::from_ref(*c), Origin::Provider.source(), "")
-                        .items
-                        .is_empty()
-                })
+                .filter(|c| ai::is_valid(c))
                 .cloned()
                 .collect();
             cache::add(&ctx.kv, &key, &valid, ctx.ai.config.cache_ttl).await;
@@ -150,22 +166,12 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
     let want = u32::try_from(i64::try_from(wanted).unwrap_or(i64::MAX).min(room)).unwrap_or(0);
     attempt.progress(10).await;
 
-    let brief = Brief {
-        role: view.session.role.clone(),
-        experience: bson::to_bson(&view.session.experience)
-            .ok()
-            .and_then(|b| b.as_str().map(str::to_owned))
-            .unwrap_or_default(),
-        level: view.session.experience,
-        topics: if p.topics.is_empty() {
-            view.session.topics.clone()
-        } else {
-            p.topics.clone()
-        },
-        difficulty: p.difficulty,
-        count: want,
-        existing: view.existing.clone(),
+    let topics = if p.topics.is_empty() {
+        view.session.topics.clone()
+    } else {
+        p.topics.clone()
     };
+    let brief = view.brief(topics, p.difficulty, want);
     let batch = batch(attempt, &brief, &view.taken).await?;
     attempt.progress(60).await;
 

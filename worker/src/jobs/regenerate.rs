@@ -8,7 +8,7 @@ use super::{
     generate::{batch, load},
     runner::{Attempt, JobError, payload},
 };
-use crate::ai::{self, Brief};
+use crate::ai;
 
 /// Runs one attempt.
 pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
@@ -31,19 +31,8 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
     if !current.category.is_empty() {
         topics.insert(0, current.category.clone());
     }
-    let brief = Brief {
-        role: view.session.role.clone(),
-        experience: bson::to_bson(&view.session.experience)
-            .ok()
-            .and_then(|b| b.as_str().map(str::to_owned))
-            .unwrap_or_default(),
-        level: view.session.experience,
-        topics,
-        difficulty: Some(current.difficulty),
-        // A few candidates, so that one survives validation and de-duplication.
-        count: 3,
-        existing: view.existing.clone(),
-    };
+    // A few candidates, so that one survives validation and de-duplication.
+    let brief = view.brief(topics, Some(current.difficulty), 3);
     let batch = batch(attempt, &brief, &view.taken).await?;
     attempt.progress(60).await;
     let checked = ai::check(&batch.candidates, batch.origin.source(), &tag);
