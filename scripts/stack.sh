@@ -67,6 +67,9 @@ cargo_tool() { # crate version binary-path [extra cargo install args...]
 install() {
   mkdir -p "$TOOLS_DIR"
   apt_install redis-server redis-tools cmake
+  # Fonts for PDF exports (CJK, emoji; DejaVu is also bundled with the worker) and
+  # pdftotext, which the tests use to read PDF exports back.
+  apt_install fonts-noto-cjk fonts-noto-color-emoji poppler-utils
   cargo_tool secantus-mdb "$SECANTUS_VERSION" "$SECANTUSD" --ignore-rust-version
   cargo_tool s3s-fs "$S3S_FS_VERSION" "$S3S_FS" --features binary
   cargo_tool mailtutan "$MAILTUTAN_VERSION" "$MAILTUTAN"

@@ -33,6 +33,8 @@ pub struct RateLimitConfig {
     pub default: Policy,
     /// Starting generation or regeneration jobs, per user (accepted requests count).
     pub generate: Policy,
+    /// Starting exports, per user.
+    pub export: Policy,
     /// Proxies whose `X-Forwarded-For` is believed (Render's load balancer).
     pub trusted_proxies: Vec<IpNet>,
 }
@@ -54,6 +56,8 @@ pub struct ApiConfig {
     pub rate_limit: RateLimitConfig,
     /// Accounts (by email, lower case) allowed to use the operator endpoints.
     pub admin_emails: Vec<String>,
+    /// How long a download URL works (at most an hour).
+    pub export_url_ttl: Duration,
 }
 
 impl ApiConfig {
@@ -65,6 +69,15 @@ impl ApiConfig {
             port: env.parse_or("PORT", 8080)?,
             shutdown_timeout: env.seconds_or("SHUTDOWN_TIMEOUT_SECS", 25)?,
             auth: auth_config(env)?,
+            export_url_ttl: match env.seconds_or("EXPORT_URL_TTL_SECS", 900)? {
+                ttl if ttl >= Duration::from_secs(1) && ttl <= Duration::from_secs(3600) => ttl,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "EXPORT_URL_TTL_SECS",
+                        "must be between 1 and 3600",
+                    ));
+                }
+            },
             admin_emails: env
                 .list("ADMIN_EMAILS")
                 .iter()
@@ -74,6 +87,7 @@ impl ApiConfig {
                 auth: env.parse_or("RATE_LIMIT_AUTH", "10/900".parse().expect("valid"))?,
                 default: env.parse_or("RATE_LIMIT_DEFAULT", "300/60".parse().expect("valid"))?,
                 generate: env.parse_or("RATE_LIMIT_GENERATE", "20/3600".parse().expect("valid"))?,
+                export: env.parse_or("RATE_LIMIT_EXPORT", "5/600".parse().expect("valid"))?,
                 trusted_proxies: env
                     .list("TRUSTED_PROXIES")
                     .iter()

@@ -70,6 +70,54 @@ impl Storage {
         &self.bucket
     }
 
+    /// Stores `body` at `key` in one request (the object appears whole or not at all).
+    pub async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        disposition: &str,
+    ) -> anyhow::Result<()> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_disposition(disposition)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
+    /// Deletes the object at `key` (a missing object is not an error).
+    pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
+    /// A URL that downloads `key` until `ttl` has passed, signed for the public endpoint.
+    /// Minted on demand; never store or log it.
+    pub async fn presign_get(&self, key: &str, ttl: Duration) -> anyhow::Result<String> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl)?;
+        let request = self
+            .presigner
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| anyhow::anyhow!(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+        Ok(request.uri().to_owned())
+    }
+
     /// Checks that the bucket exists and the credentials are accepted.
     pub async fn ping(&self) -> anyhow::Result<()> {
         self.client

@@ -7,6 +7,7 @@
 mod support;
 
 mod auth;
+mod exports;
 mod foundation;
 mod generation;
 mod jobs;

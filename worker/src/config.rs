@@ -130,6 +130,10 @@ pub struct WorkerConfig {
     pub jobs: JobSettings,
     /// Question generation.
     pub ai: AiConfig,
+    /// How long exports are kept before the expiry task deletes them.
+    pub export_retention: Duration,
+    /// Directories searched for extra PDF fonts (CJK, emoji).
+    pub font_dirs: Vec<std::path::PathBuf>,
     /// Outgoing mail.
     pub smtp: SmtpConfig,
     /// How long running jobs may take to finish after SIGTERM.
@@ -155,6 +159,17 @@ impl WorkerConfig {
             generation_concurrency: env.parse_or("GENERATION_CONCURRENCY", 4)?,
             export_concurrency: env.parse_or("EXPORT_CONCURRENCY", 2)?,
             ai: AiConfig::from_env(env)?,
+            export_retention: Duration::from_secs(
+                env.parse_or::<u64>("EXPORT_RETENTION_DAYS", 7)? * 24 * 3600,
+            ),
+            font_dirs: {
+                let dirs = env.list("FONT_DIRS");
+                if dirs.is_empty() {
+                    vec!["/usr/share/fonts".into()]
+                } else {
+                    dirs.into_iter().map(Into::into).collect()
+                }
+            },
             jobs: JobSettings {
                 retry_base: Duration::from_millis(env.parse_or("JOB_RETRY_BASE_MS", 2_000)?),
                 attempt_timeout: env.seconds_or("JOB_ATTEMPT_TIMEOUT_SECS", 120)?,

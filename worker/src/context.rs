@@ -3,7 +3,13 @@
 use common::{kv::Kv, storage::Storage};
 use mongodb::Database;
 
-use crate::{ai::Ai, config::JobSettings, mail::Mailer};
+use std::{
+    path::PathBuf,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use crate::{ai::Ai, config::JobSettings, export::pdf::Fonts, mail::Mailer};
 
 /// Shared handles for job handlers (cheap to clone).
 #[derive(Debug, Clone)]
@@ -22,4 +28,23 @@ pub struct JobContext {
     pub ai: Ai,
     /// The most questions a session may hold.
     pub max_questions: u32,
+    /// How long exports are kept.
+    pub export_retention: Duration,
+    /// Where PDF exports look for fonts beyond the bundled ones.
+    pub font_dirs: Vec<PathBuf>,
+    /// The fonts, loaded on the first PDF export.
+    pub fonts: Arc<OnceLock<Arc<Fonts>>>,
+}
+
+impl JobContext {
+    /// The fonts for PDF exports (loaded once per process).
+    pub fn fonts(&self) -> Arc<Fonts> {
+        self.fonts
+            .get_or_init(|| {
+                let fonts = Fonts::load(&self.font_dirs);
+                tracing::info!(faces = fonts.len(), "fonts for PDF exports loaded");
+                Arc::new(fonts)
+            })
+            .clone()
+    }
 }

@@ -6,6 +6,7 @@
 pub mod ai;
 pub mod config;
 pub mod context;
+pub mod export;
 pub mod health;
 pub mod jobs;
 pub mod mail;
@@ -46,6 +47,9 @@ pub async fn run(
         settings: config.jobs,
         ai: ai::Ai::new(&config.ai)?,
         max_questions: config.common.max_questions_per_session,
+        export_retention: config.export_retention,
+        font_dirs: config.font_dirs.clone(),
+        fonts: std::sync::Arc::default(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -1,7 +1,10 @@
 //! Background jobs: status and list (owner only), and what starting one answers.
 
 use common::{
-    db::jobs::{Jobs, NewJob},
+    db::{
+        exports::Exports,
+        jobs::{Jobs, NewJob},
+    },
     domain::job::{JobKind, JobRecord, JobStatus},
     jobs::{self, Started},
     pagination::{KeyCursor, KeyPage, page_limit},
@@ -51,6 +54,32 @@ pub struct JobResult {
     /// `regenerate_question`: the question replaced.
     #[oai(skip_serializing_if_is_none)]
     pub question_id: Option<String>,
+    /// `export_session`: the file format.
+    #[oai(skip_serializing_if_is_none)]
+    pub format: Option<String>,
+    /// `export_session`: the file size.
+    #[oai(skip_serializing_if_is_none)]
+    pub size_bytes: Option<i64>,
+    /// `export_session`: questions in the file.
+    #[oai(skip_serializing_if_is_none)]
+    pub question_count: Option<i64>,
+    /// `export_session`: the download's file name.
+    #[oai(skip_serializing_if_is_none)]
+    pub filename: Option<String>,
+    /// `export_session`: a signed link to the file, minted for this response; it stops
+    /// working at `expires_at`. Absent once the export has expired.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip)]
+    pub download_url: Option<String>,
+    /// `export_session`: when `download_url` stops working.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip)]
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// `export_session`: `true` once the file has been deleted (exports are kept for a
+    /// limited time).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip)]
+    pub expired: Option<bool>,
     /// `probe`: the mark the run left.
     #[oai(skip_serializing_if_is_none)]
     pub mark: Option<String>,
@@ -159,13 +188,41 @@ pub struct JobPage {
     pub next_cursor: Option<String>,
 }
 
-impl From<KeyPage<JobRecord>> for JobPage {
-    fn from(page: KeyPage<JobRecord>) -> Self {
-        Self {
-            next_cursor: page.next.map(|c| c.encode()),
-            items: page.items.into_iter().map(Into::into).collect(),
-        }
+/// The view of a job, with a freshly signed download link for a finished export.
+pub async fn present(state: &AppState, job: JobRecord) -> ApiResult<JobView> {
+    let export = job.kind == JobKind::ExportSession && job.status == JobStatus::Succeeded;
+    let id = job.id.clone();
+    let mut view = JobView::from(job);
+    if !export {
+        return Ok(view);
     }
+    let result = view.result.get_or_insert_with(JobResult::default);
+    match Exports::new(&state.db).by_job(&id).await? {
+        Some(record) => {
+            let ttl = state.config.export_url_ttl;
+            let url = state.storage.presign_get(&record.key, ttl).await?;
+            let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+            result.download_url = Some(url);
+            result.expires_at = chrono::DateTime::from_timestamp_millis(
+                chrono::Utc::now().timestamp_millis() + ttl_ms,
+            );
+            result.expired = Some(false);
+        }
+        None => result.expired = Some(true),
+    }
+    Ok(view)
+}
+
+/// The views of a page of jobs.
+pub async fn present_page(state: &AppState, page: KeyPage<JobRecord>) -> ApiResult<JobPage> {
+    let mut items = Vec::with_capacity(page.items.len());
+    for job in page.items {
+        items.push(present(state, job).await?);
+    }
+    Ok(JobPage {
+        next_cursor: page.next.map(|c| c.encode()),
+        items,
+    })
 }
 
 /// A job was started (or an earlier one with the same `Idempotency-Key` is returned).
@@ -293,7 +350,7 @@ impl JobsApi {
         let page = Jobs::new(&state.db)
             .list(auth.0.id, cursor.as_ref(), limit)
             .await?;
-        Ok(JobList::Ok(Json(page.into())))
+        Ok(JobList::Ok(Json(present_page(&state, page).await?)))
     }
 
     /// One of the caller's jobs.
@@ -310,6 +367,6 @@ impl JobsApi {
             .await?
             .filter(|j| j.kind.user_facing())
             .ok_or_else(|| ApiError::not_found("job"))?;
-        Ok(JobResponse::Ok(Json(job.into())))
+        Ok(JobResponse::Ok(Json(present(&state, job).await?)))
     }
 }

@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod events;
+mod exports;
 mod generation;
 mod health;
 mod jobs;
@@ -19,6 +20,7 @@ pub use admin::AdminApi;
 pub use auth::AuthApi;
 pub(crate) use auth::NoContent;
 pub use events::EventsApi;
+pub use exports::ExportsApi;
 pub use generation::GenerationApi;
 pub use health::{HealthApi, ReadyResponse, readiness};
 pub use jobs::JobsApi;
@@ -44,6 +46,8 @@ pub enum ApiTags {
     Questions,
     /// Generating and regenerating questions (background jobs).
     Generation,
+    /// Exporting sessions to files (background jobs, signed download links).
+    Exports,
     /// Background jobs: status and list.
     Jobs,
     /// Live job progress and notifications (Server-Sent Events).
@@ -65,6 +69,7 @@ pub type Apis = (
     SessionsApi,
     QuestionsApi,
     GenerationApi,
+    ExportsApi,
     JobsApi,
     EventsApi,
     NotificationsApi,
@@ -81,6 +86,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             SessionsApi,
             QuestionsApi,
             GenerationApi,
+            ExportsApi,
             JobsApi,
             EventsApi,
             NotificationsApi,

@@ -2,7 +2,7 @@
 
 use bson::{DateTime, Document, oid::ObjectId};
 use common::{
-    db::{questions::Questions, sessions::Sessions},
+    db::{exports::Exports, questions::Questions, sessions::Sessions},
     domain::{
         question::{Difficulty, Source},
         session::{
@@ -378,6 +378,11 @@ impl SessionsApi {
         if !Sessions::new(&state.db).delete(auth.0.id, id).await? {
             return Err(ApiError::not_found("session"));
         }
+        // Objects cannot join the transaction: a deletion that fails here is retried by the
+        // workers' expiry pass (the record is marked due).
+        Exports::new(&state.db)
+            .delete_session(&state.storage, id)
+            .await?;
         Ok(NoContent::Done)
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mongodb::{Database, IndexModel, bson::doc, options::IndexOptions};
 
-use super::{jobs, notifications, questions, sessions, tokens, users};
+use super::{exports, jobs, notifications, questions, sessions, tokens, users};
 
 fn index(keys: mongodb::bson::Document, options: Option<IndexOptions>) -> IndexModel {
     IndexModel::builder().keys(keys).options(options).build()
@@ -78,6 +78,15 @@ pub fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                 doc! { "expires_at": 1 },
                 Some(IndexOptions::builder().expire_after(Duration::ZERO).build()),
             )],
+        ),
+        (
+            exports::COLLECTION,
+            vec![
+                index(doc! { "job_id": 1 }, unique()),
+                index(doc! { "expires_at": 1 }, None),
+                index(doc! { "session_id": 1 }, None),
+                index(doc! { "user_id": 1 }, None),
+            ],
         ),
         (
             notifications::COLLECTION,

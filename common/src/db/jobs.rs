@@ -110,12 +110,16 @@ pub struct Jobs {
     keys: Collection<Document>,
 }
 
+/// What identifies a request for idempotency: kind, session and payload, without the
+/// values the server picks itself (`token`: an export's random key part).
 fn fingerprint(kind: JobKind, payload: &Document, session_id: Option<ObjectId>) -> String {
+    let mut request = payload.clone();
+    request.remove("token");
     let text = format!(
         "{}|{}|{}",
         kind.as_str(),
         session_id.map(|s| s.to_hex()).unwrap_or_default(),
-        Bson::Document(payload.clone()).into_relaxed_extjson()
+        Bson::Document(request).into_relaxed_extjson()
     );
     hex::encode(Sha256::digest(text.as_bytes()))
 }

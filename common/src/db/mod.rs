@@ -1,6 +1,7 @@
 //! MongoDB access: the connection and the repositories, one module per collection.
 
 pub mod accounts;
+pub mod exports;
 mod indexes;
 pub mod jobs;
 pub mod notifications;

@@ -390,6 +390,17 @@ impl Questions {
         Ok(stats)
     }
 
+    /// Every question of the session in list order (pinned first, then newest).
+    pub async fn in_order(&self, session_id: ObjectId) -> Result<Vec<Question>, Error> {
+        self.col
+            .find(doc! { "session_id": session_id })
+            .sort(LIST_ORDER.clone())
+            .hint(Hint::Name(BY_SESSION_PINNED.to_owned()))
+            .await?
+            .try_collect()
+            .await
+    }
+
     /// How many questions of the session a job run (`added_by` tag) already added.
     pub async fn added_by(&self, session_id: ObjectId, tag: &str) -> Result<u64, Error> {
         self.col

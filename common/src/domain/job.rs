@@ -204,6 +204,82 @@ pub struct RegeneratePayload {
     pub question_id: ObjectId,
 }
 
+/// A file format of exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+pub enum ExportFormat {
+    /// Excel workbook.
+    Xlsx,
+    /// Comma-separated values (RFC 4180, UTF-8).
+    Csv,
+    /// PDF document.
+    Pdf,
+    /// Word document.
+    Docx,
+}
+
+impl ExportFormat {
+    /// The stored (and wire) spelling, also the file extension.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Xlsx => "xlsx",
+            Self::Csv => "csv",
+            Self::Pdf => "pdf",
+            Self::Docx => "docx",
+        }
+    }
+
+    /// The media type of the file.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::Pdf => "application/pdf",
+            Self::Docx => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        }
+    }
+}
+
+/// Parameters of an export job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportPayload {
+    /// The file format.
+    pub format: ExportFormat,
+    /// Random part of the object key, chosen when the job is created, so every attempt
+    /// writes the same object (a retry overwrites, never leaves a second one).
+    pub token: String,
+}
+
+/// A stored export: an object in S3 and what it holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportRecord {
+    /// Id.
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// Owner.
+    pub user_id: ObjectId,
+    /// The session exported.
+    pub session_id: ObjectId,
+    /// The job that made it (unique).
+    pub job_id: String,
+    /// File format.
+    pub format: ExportFormat,
+    /// Object key (never shown to clients).
+    pub key: String,
+    /// The download's file name.
+    pub filename: String,
+    /// Object size.
+    pub size_bytes: i64,
+    /// Questions in the file.
+    pub question_count: i32,
+    /// Creation time.
+    pub created_at: DateTime,
+    /// When it is deleted (object and record).
+    pub expires_at: DateTime,
+}
+
 /// A stored notification about a finished job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Notification {

@@ -1,6 +1,7 @@
 //! Every queue the worker consumes, registered in one place, and the dispatch from a job's
 //! kind to its handler.
 
+mod export_session;
 mod generate;
 mod probe;
 pub mod reconcile;
@@ -28,10 +29,7 @@ pub async fn dispatch(attempt: &Attempt) -> Result<Document, JobError> {
         JobKind::Probe => probe::run(attempt).await,
         JobKind::GenerateQuestions => generate::run(attempt).await,
         JobKind::RegenerateQuestion => regenerate::run(attempt).await,
-        kind @ JobKind::ExportSession => Err(JobError::permanent(format!(
-            "this worker cannot run {} jobs yet",
-            kind.as_str()
-        ))),
+        JobKind::ExportSession => export_session::run(attempt).await,
     }
 }
 

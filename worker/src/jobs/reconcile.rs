@@ -97,12 +97,21 @@ pub async fn gauges(ctx: &JobContext) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs [`pass`] and [`gauges`] every `reconcile_every` until `stop` turns true.
+/// Runs [`pass`], the export expiry and [`gauges`] every `reconcile_every` until `stop`
+/// turns true.
 pub async fn run_forever(ctx: JobContext, mut stop: tokio::sync::watch::Receiver<bool>) {
     let every = ctx.settings.reconcile_every;
     loop {
         if let Err(e) = pass(&ctx).await {
             tracing::warn!(error = format!("{e:#}"), "reconciler pass failed");
+        }
+        match common::db::exports::Exports::new(&ctx.db)
+            .expire(&ctx.storage)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired exports deleted"),
+            Err(e) => tracing::warn!(error = %e, "export expiry pass failed"),
         }
         if let Err(e) = gauges(&ctx).await {
             tracing::debug!(error = %e, "queue gauges not updated");

@@ -1,0 +1,83 @@
+//! Starting an export of a session (202; a worker renders and stores the file).
+
+use common::{
+    domain::job::{ExportFormat, ExportPayload, JobKind},
+    ratelimit,
+};
+use poem::web::Data;
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Header, Path},
+    payload::Json,
+};
+use rand::{RngCore, TryRngCore};
+
+use crate::{
+    auth::BearerAuth,
+    error::{ApiError, ApiResult},
+    routes::{
+        ApiTags,
+        jobs::{JobStarted, start},
+        sessions::owned_session,
+    },
+    state::AppState,
+};
+
+/// What to export.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ExportRequest {
+    /// `xlsx`, `csv`, `pdf` or `docx`.
+    pub format: ExportFormat,
+}
+
+/// Exports.
+#[derive(Debug)]
+pub struct ExportsApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Exports")]
+impl ExportsApi {
+    /// Export a session's questions to a file, in the background. The finished job's
+    /// `result.download_url` is a short-lived signed link, minted on every status read.
+    /// Honours `Idempotency-Key`; counts against a per-user limit.
+    #[oai(
+        path = "/sessions/:session_id/exports",
+        method = "post",
+        operation_id = "sessions_export"
+    )]
+    async fn export(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// A session of the caller's (anything else is 404).
+        session_id: Path<String>,
+        /// Repeating a request with the same key (within 24 h) returns the same job.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        body: Json<ExportRequest>,
+    ) -> ApiResult<JobStarted> {
+        let session = owned_session(&state, auth.0.id, &session_id).await?;
+        let policy = state.config.rate_limit.export;
+        let decision = ratelimit::check(&state.kv, "export", &auth.0.id.to_hex(), policy).await?;
+        if !decision.allowed {
+            metrics::counter!("rate_limit_refusals_total", "policy" => "export").increment(1);
+            return Err(ApiError::too_many_requests(decision.retry_after_secs));
+        }
+        let mut token = [0u8; 16];
+        rand::rngs::OsRng.unwrap_err().fill_bytes(&mut token);
+        let payload = bson::to_document(&ExportPayload {
+            format: body.format,
+            token: hex::encode(token),
+        })
+        .map_err(anyhow::Error::new)?;
+        start(
+            &state,
+            auth.0.id,
+            JobKind::ExportSession,
+            payload,
+            Some(session.id),
+            idempotency_key.0,
+        )
+        .await
+    }
+}

@@ -1,0 +1,189 @@
+//! Export files: one table of a session's questions, rendered as XLSX, CSV, PDF or DOCX.
+
+pub mod csv;
+pub mod docx;
+pub mod pdf;
+pub mod xlsx;
+
+use common::domain::{job::ExportFormat, question::Question, session::Session};
+
+/// The columns of every format, in order.
+pub const COLUMNS: [&str; 8] = [
+    "No.",
+    "Question",
+    "Answer",
+    "Difficulty",
+    "Category",
+    "Pinned",
+    "Notes",
+    "Created",
+];
+
+/// One question as exported.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Row {
+    /// 1-based position.
+    pub no: usize,
+    /// The question.
+    pub question: String,
+    /// Its model answer.
+    pub answer: String,
+    /// `easy`, `medium`, `hard`.
+    pub difficulty: String,
+    /// Category ("" when none).
+    pub category: String,
+    /// Whether it is pinned.
+    pub pinned: bool,
+    /// The user's notes.
+    pub notes: String,
+    /// Creation time, `YYYY-MM-DD HH:MM UTC`.
+    pub created: String,
+}
+
+impl Row {
+    /// The cells, in [`COLUMNS`] order.
+    pub fn cells(&self) -> [String; 8] {
+        [
+            self.no.to_string(),
+            self.question.clone(),
+            self.answer.clone(),
+            self.difficulty.clone(),
+            self.category.clone(),
+            if self.pinned { "yes" } else { "no" }.to_owned(),
+            self.notes.clone(),
+            self.created.clone(),
+        ]
+    }
+}
+
+/// A session's questions ready to render.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Sheet {
+    /// "Interview questions: {role}".
+    pub title: String,
+    /// The role.
+    pub role: String,
+    /// Seniority.
+    pub experience: String,
+    /// Topics, comma-separated ("" when none).
+    pub topics: String,
+    /// Export time, `YYYY-MM-DD HH:MM UTC`.
+    pub exported_at: String,
+    /// The questions, pinned first, then newest.
+    pub rows: Vec<Row>,
+}
+
+fn stamp(t: bson::DateTime) -> String {
+    t.to_chrono().format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+impl Sheet {
+    /// The sheet of `session` with `questions` (in list order).
+    pub fn new(session: &Session, questions: Vec<Question>, now: bson::DateTime) -> Self {
+        Self {
+            title: format!("Interview questions: {}", session.role),
+            role: session.role.clone(),
+            experience: session.experience.as_str().to_owned(),
+            topics: session.topics.join(", "),
+            exported_at: stamp(now),
+            rows: questions
+                .into_iter()
+                .enumerate()
+                .map(|(i, q)| Row {
+                    no: i + 1,
+                    question: q.question,
+                    answer: q.answer,
+                    difficulty: q.difficulty.as_str().to_owned(),
+                    category: q.category,
+                    pinned: q.is_pinned,
+                    notes: q.notes,
+                    created: stamp(q.created_at),
+                })
+                .collect(),
+        }
+    }
+
+    /// The metadata lines under the title.
+    pub fn details(&self) -> [(&'static str, &str); 3] {
+        [
+            ("Experience", self.experience.as_str()),
+            (
+                "Topics",
+                if self.topics.is_empty() {
+                    "-"
+                } else {
+                    self.topics.as_str()
+                },
+            ),
+            ("Exported", self.exported_at.as_str()),
+        ]
+    }
+}
+
+/// Renders `sheet` as `format`.
+pub fn render(format: ExportFormat, sheet: &Sheet, fonts: &pdf::Fonts) -> anyhow::Result<Vec<u8>> {
+    match format {
+        ExportFormat::Xlsx => xlsx::render(sheet),
+        ExportFormat::Csv => csv::render(sheet),
+        ExportFormat::Pdf => pdf::render(sheet, fonts),
+        ExportFormat::Docx => docx::render(sheet),
+    }
+}
+
+/// A download file name from the role and date: letters and digits kept, the rest dashes.
+pub fn filename(session: &Session, now: bson::DateTime, format: ExportFormat) -> String {
+    let mut slug = String::new();
+    for c in session.role.chars() {
+        if c.is_alphanumeric() {
+            slug.extend(c.to_lowercase());
+        } else if !slug.ends_with('-') && !slug.is_empty() {
+            slug.push('-');
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    let slug = if slug.is_empty() { "session" } else { slug };
+    let slug: String = slug.chars().take(60).collect();
+    format!(
+        "{slug}-questions-{}.{}",
+        now.to_chrono().format("%Y-%m-%d"),
+        format.as_str()
+    )
+}
+
+/// `Content-Disposition` for `name`: an ASCII fallback and the UTF-8 name (RFC 6266).
+pub fn disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn download_names_are_safe() {
+        assert_eq!(
+            disposition("café-questions.csv"),
+            "attachment; filename=\"caf_-questions.csv\"; filename*=UTF-8''caf%C3%A9-questions.csv"
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! `export_session`: renders a session's questions as XLSX, CSV, PDF or DOCX and stores the
+//! file in S3 under `exports/{user}/{job}/{random}.{ext}`.
+//!
+//! Repeating an attempt is safe: the object key is fixed when the job is created (a retry
+//! overwrites the same object), the upload is a single PUT (an object appears whole or not
+//! at all), and the export record is unique per job.
+
+use anyhow::Context;
+use bson::{DateTime, Document, doc, oid::ObjectId};
+use common::{
+    db::{exports::Exports, questions::Questions, sessions::Sessions},
+    domain::job::{ExportPayload, ExportRecord},
+};
+
+use super::runner::{Attempt, JobError, payload};
+use crate::export::{self, Sheet};
+
+fn result(record: &ExportRecord) -> Document {
+    doc! {
+        "format": record.format.as_str(),
+        "size_bytes": record.size_bytes,
+        "question_count": record.question_count,
+        "filename": &record.filename,
+    }
+}
+
+/// Runs one attempt.
+pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
+    let ctx = attempt.ctx();
+    let job = &attempt.job;
+    let p: ExportPayload = payload(job)?;
+    let exports = Exports::new(&ctx.db);
+    if let Some(done) = exports.by_job(&job.id).await? {
+        return Ok(result(&done));
+    }
+    let session_id = job
+        .session_id
+        .ok_or_else(|| JobError::permanent("the job names no session"))?;
+    let session = Sessions::new(&ctx.db)
+        .get(job.user_id, session_id)
+        .await?
+        .ok_or_else(|| JobError::permanent("the session no longer exists"))?;
+    let questions = Questions::new(&ctx.db).in_order(session_id).await?;
+    let count = i32::try_from(questions.len()).unwrap_or(i32::MAX);
+    attempt.progress(20).await;
+
+    let now = DateTime::now();
+    let filename = export::filename(&session, now, p.format);
+    let sheet = Sheet::new(&session, questions, now);
+    let fonts = ctx.fonts();
+    let format = p.format;
+    let bytes = tokio::task::spawn_blocking(move || export::render(format, &sheet, &fonts))
+        .await
+        .map_err(|e| JobError::Retry(anyhow::anyhow!("the renderer stopped: {e}")))?
+        .map_err(|e| JobError::Permanent(e.context("the file could not be rendered")))?;
+    attempt.progress(60).await;
+
+    let key = format!(
+        "exports/{}/{}/{}.{}",
+        job.user_id.to_hex(),
+        job.id,
+        p.token,
+        p.format.as_str()
+    );
+    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    ctx.storage
+        .put(
+            &key,
+            bytes,
+            p.format.content_type(),
+            &export::disposition(&filename),
+        )
+        .await
+        .context("the file store did not accept the export")?;
+    attempt.progress(90).await;
+
+    let retention = i64::try_from(ctx.export_retention.as_millis()).unwrap_or(i64::MAX);
+    let record = ExportRecord {
+        id: ObjectId::new(),
+        user_id: job.user_id,
+        session_id,
+        job_id: job.id.clone(),
+        format: p.format,
+        key,
+        filename,
+        size_bytes: size,
+        question_count: count,
+        created_at: now,
+        expires_at: DateTime::from_millis(now.timestamp_millis().saturating_add(retention)),
+    };
+    let stored = exports.insert_once(&record).await?;
+    metrics::counter!("exports_total", "format" => p.format.as_str()).increment(1);
+    metrics::histogram!("export_size_bytes", "format" => p.format.as_str()).record(size as f64);
+    Ok(result(&stored))
+}
