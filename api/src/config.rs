@@ -58,6 +58,21 @@ pub struct ApiConfig {
     pub admin_emails: Vec<String>,
     /// How long a download URL works (at most an hour).
     pub export_url_ttl: Duration,
+    /// Analytics.
+    pub analytics: AnalyticsConfig,
+}
+
+/// Analytics settings.
+#[derive(Debug, Clone)]
+pub struct AnalyticsConfig {
+    /// Where analytics queries read (`secondaryPreferred` on a replica set in production).
+    pub read_preference: mongodb::options::SelectionCriteria,
+    /// How often each instance refreshes its trending-topics snapshot.
+    pub trending_refresh: Duration,
+    /// Days in the trending window.
+    pub trending_days: i64,
+    /// How long a user's analytics stay cached.
+    pub cache_ttl: Duration,
 }
 
 impl ApiConfig {
@@ -69,6 +84,22 @@ impl ApiConfig {
             port: env.parse_or("PORT", 8080)?,
             shutdown_timeout: env.seconds_or("SHUTDOWN_TIMEOUT_SECS", 25)?,
             auth: auth_config(env)?,
+            analytics: AnalyticsConfig {
+                read_preference: {
+                    let name = env
+                        .optional("MONGODB_ANALYTICS_READ_PREFERENCE")
+                        .unwrap_or_else(|| "primary".to_owned());
+                    common::db::analytics::read_preference(&name).ok_or_else(|| {
+                        ConfigError::invalid(
+                            "MONGODB_ANALYTICS_READ_PREFERENCE",
+                            "expected primary, primaryPreferred, secondary, secondaryPreferred or nearest",
+                        )
+                    })?
+                },
+                trending_refresh: env.seconds_or("TRENDING_REFRESH_SECS", 30)?,
+                trending_days: env.parse_or("TRENDING_WINDOW_DAYS", 7)?,
+                cache_ttl: env.seconds_or("ANALYTICS_CACHE_TTL_SECS", 60)?,
+            },
             export_url_ttl: match env.seconds_or("EXPORT_URL_TTL_SECS", 900)? {
                 ttl if ttl >= Duration::from_secs(1) && ttl <= Duration::from_secs(3600) => ttl,
                 _ => {

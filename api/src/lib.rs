@@ -21,10 +21,14 @@ use poem::{
 use crate::{
     config::ApiConfig,
     middleware::{
-        body_limit::BodyLimit, observe::Observe, problem::ProblemJson, rate_limit::RateLimit,
+        analytics_cache::InvalidateAnalytics, body_limit::BodyLimit, observe::Observe,
+        problem::ProblemJson, rate_limit::RateLimit,
     },
     state::AppState,
 };
+
+/// How often the dependencies are probed in the background (`dependency_up`).
+pub const DEPENDENCY_PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -54,6 +58,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
         .with(BodyLimit::new(MAX_BODY_BYTES))
         .with(CatchPanic::new())
         .with(ProblemJson)
+        .with(InvalidateAnalytics)
         .with(RateLimit)
         .with(SetHeader::new().overriding(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -76,6 +81,12 @@ pub async fn run(
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let state = AppState::connect(config, stopping).await?;
     common::db::ensure_indexes(&state.db).await?;
+    tokio::spawn(routes::analytics::refresh_trending(state.clone()));
+    tokio::spawn(
+        state
+            .dependencies()
+            .watch(DEPENDENCY_PROBE_INTERVAL, state.stopping.clone()),
+    );
     let _ = common::telemetry::metrics();
     let acceptor = TcpAcceptor::from_tokio(listener)?;
     // Long-lived responses (event streams) end when shutdown starts, so draining does not

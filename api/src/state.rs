@@ -22,6 +22,9 @@ pub struct AppState {
     pub jwt: JwtKeys,
     /// Turns `true` when the server starts shutting down.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The trending-topics snapshot, replaced whole by a background task; readers never
+    /// wait.
+    pub trending: Arc<arc_swap::ArcSwap<crate::routes::analytics::Trending>>,
 }
 
 impl AppState {
@@ -41,6 +44,7 @@ impl AppState {
             kv,
             storage,
             stopping,
+            trending: Arc::default(),
         })
     }
 

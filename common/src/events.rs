@@ -66,16 +66,15 @@ fn stream_key(kv: &Kv, user_id: ObjectId) -> String {
 pub async fn publish(kv: &Kv, user_id: ObjectId, event: &LiveEvent) -> RedisResult<String> {
     let json = serde_json::to_string(event).expect("events always serialize");
     let mut conn = kv.conn();
-    redis::cmd("XADD")
-        .arg(stream_key(kv, user_id))
+    let mut cmd = redis::cmd("XADD");
+    cmd.arg(stream_key(kv, user_id))
         .arg("MAXLEN")
         .arg("~")
         .arg(STREAM_MAX_LEN)
         .arg("*")
         .arg(FIELD)
-        .arg(json)
-        .query_async(&mut conn)
-        .await
+        .arg(json);
+    crate::kv::timed("event_publish", cmd.query_async(&mut conn)).await
 }
 
 /// Deletes the user's stream (account deletion).

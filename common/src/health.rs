@@ -76,6 +76,21 @@ pub fn failing_summary(checks: &[Check]) -> Option<String> {
 
 impl Dependencies {
     /// Probes every dependency concurrently.
+    /// Probes every `every` until `stop` turns true, so `dependency_up` stays current even
+    /// where nothing calls the readiness endpoint (workers on Render have no health check).
+    pub async fn watch(self, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if let Some(failing) = failing_summary(&self.check().await) {
+                tracing::warn!(failing, "a dependency is unavailable");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    /// Probes every dependency concurrently.
     pub async fn check(&self) -> Vec<Check> {
         let (mongo, redis, s3) = tokio::join!(
             probe("mongodb", self.timeout, db::ping(&self.mongo)),

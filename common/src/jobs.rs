@@ -101,7 +101,12 @@ pub async fn enqueue(
     })
     .task_id(TaskId::from(id))
     .build();
-    storage::<JobMessage>(kv, queue).push_task(task).await?;
+    let start = std::time::Instant::now();
+    let pushed = storage::<JobMessage>(kv, queue).push_task(task).await;
+    let outcome = if pushed.is_ok() { "ok" } else { "error" };
+    metrics::histogram!("redis_command_duration_seconds", "op" => "enqueue", "outcome" => outcome)
+        .record(start.elapsed().as_secs_f64());
+    pushed?;
     Ok(())
 }
 

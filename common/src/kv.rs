@@ -76,3 +76,16 @@ impl Kv {
             .map(drop)
     }
 }
+
+/// Runs a Redis call and records its latency (`redis_command_duration_seconds{op,outcome}`).
+pub async fn timed<T>(
+    op: &'static str,
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    let start = std::time::Instant::now();
+    let result = call.await;
+    let outcome = if result.is_ok() { "ok" } else { "error" };
+    metrics::histogram!("redis_command_duration_seconds", "op" => op, "outcome" => outcome)
+        .record(start.elapsed().as_secs_f64());
+    result
+}

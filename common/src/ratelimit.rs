@@ -81,12 +81,14 @@ pub async fn check(
     let window_ms = u64::try_from(policy.window.as_millis()).unwrap_or(u64::MAX);
     let interval_ms = (window_ms / u64::from(policy.limit)).max(1);
     let key = kv.key(&format!("rl:{name}:{subject}"));
-    let (allowed, remaining, reset_ms, retry_ms): (i64, i64, i64, i64) = Script::new(GCRA)
-        .key(key)
+    let script = Script::new(GCRA);
+    let mut invocation = script.key(key);
+    invocation
         .arg(interval_ms)
-        .arg(interval_ms * u64::from(policy.limit))
-        .invoke_async(&mut kv.conn())
-        .await?;
+        .arg(interval_ms * u64::from(policy.limit));
+    let mut conn = kv.conn();
+    let (allowed, remaining, reset_ms, retry_ms): (i64, i64, i64, i64) =
+        crate::kv::timed("rate_limit", invocation.invoke_async(&mut conn)).await?;
     let secs = |ms: i64| u64::try_from(ms).unwrap_or(0).div_ceil(1000);
     Ok(Decision {
         allowed: allowed == 1,

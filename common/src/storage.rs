@@ -10,6 +10,28 @@ use secrecy::ExposeSecret;
 
 use crate::config::S3Config;
 
+/// Records how long an S3 call took when dropped (`s3_request_duration_seconds{op}`).
+struct Timer {
+    op: &'static str,
+    start: std::time::Instant,
+}
+
+impl Timer {
+    fn new(op: &'static str) -> Self {
+        Self {
+            op,
+            start: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        metrics::histogram!("s3_request_duration_seconds", "op" => self.op)
+            .record(self.start.elapsed().as_secs_f64());
+    }
+}
+
 /// Clients for the export bucket: one for the services' own calls, one that signs URLs
 /// with the host clients reach (they differ behind a proxy or in containers).
 #[derive(Debug, Clone)]
@@ -78,6 +100,7 @@ impl Storage {
         content_type: &str,
         disposition: &str,
     ) -> anyhow::Result<()> {
+        let _timer = Timer::new("put");
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -93,6 +116,7 @@ impl Storage {
 
     /// Deletes the object at `key` (a missing object is not an error).
     pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        let _timer = Timer::new("delete");
         self.client
             .delete_object()
             .bucket(&self.bucket)
@@ -120,6 +144,7 @@ impl Storage {
 
     /// Checks that the bucket exists and the credentials are accepted.
     pub async fn ping(&self) -> anyhow::Result<()> {
+        let _timer = Timer::new("head_bucket");
         self.client
             .head_bucket()
             .bucket(&self.bucket)

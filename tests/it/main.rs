@@ -11,4 +11,5 @@ mod exports;
 mod foundation;
 mod generation;
 mod jobs;
+mod observability;
 mod sessions;

@@ -63,7 +63,7 @@ pub async fn run(
 
     let acceptor = TcpAcceptor::from_tokio(health_listener)?;
     let health = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-        health::app(deps),
+        health::app(deps.clone()),
         wait_stop(stop_rx.clone()),
         Some(std::time::Duration::from_secs(2)),
     );
@@ -76,8 +76,11 @@ pub async fn run(
         }
     });
     let reconciler = jobs::reconcile::run_forever(ctx_for_reconciler, stop_rx.clone());
+    let probes = deps
+        .clone()
+        .watch(std::time::Duration::from_secs(15), stop_rx.clone());
     tracing::info!(instance = %config.instance_id, "worker started");
-    let (_, health, monitor, ()) = tokio::join!(signal, health, monitor, reconciler);
+    let (_, health, monitor, (), ()) = tokio::join!(signal, health, monitor, reconciler, probes);
     health.context("health server")?;
     monitor.context("job monitor")?;
     Ok(())

@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, "worker health server listening");
-    worker::run(listener, config, common::shutdown::signal()).await?;
+    Box::pin(worker::run(listener, config, common::shutdown::signal())).await?;
     tracing::info!("worker stopped");
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! HTTP middleware, applied in `crate::app` from the outside in:
 //! [`observe`] (request id, access log, metrics) → security headers → [`rate_limit`] →
-//! [`problem`] (every error as problem+json) → panics caught → [`body_limit`] → routes.
+//! [`analytics_cache`] (drops cached analytics after changes) → [`problem`] (every error as
+//! problem+json) → panics caught → [`body_limit`] → routes.
 
+pub mod analytics_cache;
 pub mod body_limit;
 pub mod observe;
 pub mod problem;

@@ -1,6 +1,7 @@
 //! Every route of the api, listed in one place.
 
 mod admin;
+pub mod analytics;
 mod auth;
 mod events;
 mod exports;
@@ -17,6 +18,7 @@ use common::pagination::{Cursor, page_limit};
 use poem_openapi::{OpenApiService, Tags};
 
 pub use admin::AdminApi;
+pub use analytics::AnalyticsApi;
 pub use auth::AuthApi;
 pub(crate) use auth::NoContent;
 pub use events::EventsApi;
@@ -54,6 +56,8 @@ pub enum ApiTags {
     Events,
     /// Notifications about finished jobs.
     Notifications,
+    /// The caller's numbers and the topics trending across users.
+    Analytics,
     /// Operators: dead jobs, retries, the pipeline probe.
     Admin,
 }
@@ -73,6 +77,7 @@ pub type Apis = (
     JobsApi,
     EventsApi,
     NotificationsApi,
+    AnalyticsApi,
     AdminApi,
 );
 
@@ -90,6 +95,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             JobsApi,
             EventsApi,
             NotificationsApi,
+            AnalyticsApi,
             AdminApi,
         ),
         TITLE,

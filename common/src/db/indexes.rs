@@ -35,6 +35,8 @@ pub fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                 index(doc! { "user_id": 1, "created_at": -1 }, None),
                 // The user's sessions by status (list filter, analytics).
                 index(doc! { "user_id": 1, "status": 1 }, None),
+                // Trending topics: sessions of the last days (a background query).
+                index(doc! { "created_at": -1 }, None),
             ],
         ),
         (

@@ -1,6 +1,7 @@
 //! MongoDB access: the connection and the repositories, one module per collection.
 
 pub mod accounts;
+pub mod analytics;
 pub mod exports;
 mod indexes;
 pub mod jobs;
@@ -27,6 +28,17 @@ pub async fn connect(config: &MongoConfig) -> anyhow::Result<Database> {
     options.app_name = Some("interview-prep".to_owned());
     options.server_selection_timeout = Some(config.server_selection_timeout);
     options.connect_timeout = Some(Duration::from_secs(3));
+    // Latency of every command, by command name and outcome.
+    options.command_event_handler = Some(mongodb::event::EventHandler::callback(|event| {
+        use mongodb::event::command::CommandEvent;
+        let (name, outcome, took) = match event {
+            CommandEvent::Succeeded(e) => (e.command_name, "ok", e.duration),
+            CommandEvent::Failed(e) => (e.command_name, "error", e.duration),
+            _ => return,
+        };
+        metrics::histogram!("mongodb_command_duration_seconds", "command" => name, "outcome" => outcome)
+            .record(took.as_secs_f64());
+    }));
     let client = Client::with_options(options)?;
     Ok(client.database(&config.database))
 }

@@ -16,6 +16,8 @@ pub struct Proc {
     child: Child,
     /// `http://127.0.0.1:port` of its HTTP server (the api, or the worker's health server).
     pub base: String,
+    /// Its standard output (the JSON log lines).
+    pub log: std::path::PathBuf,
 }
 
 impl Proc {
@@ -41,6 +43,7 @@ impl Proc {
         let proc = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            log: log.clone(),
         };
         let http = client();
         let url = format!("{}/health/live", proc.base);

@@ -121,11 +121,19 @@ impl Sheet {
 }
 
 /// Renders `sheet` as `format`.
-pub fn render(format: ExportFormat, sheet: &Sheet, fonts: &pdf::Fonts) -> anyhow::Result<Vec<u8>> {
+/// `fonts` are needed for PDF only.
+pub fn render(
+    format: ExportFormat,
+    sheet: &Sheet,
+    fonts: Option<&pdf::Fonts>,
+) -> anyhow::Result<Vec<u8>> {
     match format {
         ExportFormat::Xlsx => xlsx::render(sheet),
         ExportFormat::Csv => csv::render(sheet),
-        ExportFormat::Pdf => pdf::render(sheet, fonts),
+        ExportFormat::Pdf => pdf::render(
+            sheet,
+            fonts.ok_or_else(|| anyhow::anyhow!("PDF rendering needs fonts"))?,
+        ),
         ExportFormat::Docx => docx::render(sheet),
     }
 }

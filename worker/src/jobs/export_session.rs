@@ -47,12 +47,14 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
     let now = DateTime::now();
     let filename = export::filename(&session, now, p.format);
     let sheet = Sheet::new(&session, questions, now);
-    let fonts = ctx.fonts();
+    // Only PDF needs fonts (loaded once per process, on the first PDF export).
+    let fonts = (p.format == common::domain::job::ExportFormat::Pdf).then(|| ctx.fonts());
     let format = p.format;
-    let bytes = tokio::task::spawn_blocking(move || export::render(format, &sheet, &fonts))
-        .await
-        .map_err(|e| JobError::Retry(anyhow::anyhow!("the renderer stopped: {e}")))?
-        .map_err(|e| JobError::Permanent(e.context("the file could not be rendered")))?;
+    let bytes =
+        tokio::task::spawn_blocking(move || export::render(format, &sheet, fonts.as_deref()))
+            .await
+            .map_err(|e| JobError::Retry(anyhow::anyhow!("the renderer stopped: {e}")))?
+            .map_err(|e| JobError::Permanent(e.context("the file could not be rendered")))?;
     attempt.progress(60).await;
 
     let key = format!(

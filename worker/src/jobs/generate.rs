@@ -202,6 +202,7 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
             repeats.len() + added.duplicates
         )));
     }
+    common::db::analytics::invalidate(&ctx.kv, job.user_id).await;
     attempt.progress(95).await;
     let ids: Vec<String> = added.inserted.iter().map(|q| q.id.to_hex()).collect();
     let total = done + added.inserted.len() as u64;

@@ -48,6 +48,7 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
             .await?
         {
             Ok(Some(q)) => {
+                common::db::analytics::invalidate(&ctx.kv, job.user_id).await;
                 return Ok(doc! { "question_id": q.id.to_hex(), "source": q.source.as_str() });
             }
             Ok(None) => return Err(JobError::permanent("the question no longer exists")),

@@ -1,0 +1,266 @@
+//! Analytics: the caller's own numbers (cached briefly in Redis) and the public trending
+//! topics (an in-process snapshot every instance refreshes in the background).
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use bson::DateTime;
+use common::db::analytics::{self, MeAnalytics, TopicCount};
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Header, Query},
+    payload::Json,
+};
+use redis::AsyncCommands;
+use sha2::{Digest, Sha256};
+
+use crate::{auth::BearerAuth, error::ApiResult, routes::ApiTags, state::AppState};
+
+/// Topics kept in the snapshot (the most a request may ask for).
+const SNAPSHOT_TOPICS: usize = 50;
+/// How long clients and shared caches may reuse the trending list.
+const CACHE_CONTROL: &str = "public, max-age=300";
+
+/// The trending-topics snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Trending {
+    /// Top topics, most used first.
+    pub topics: Vec<TopicCount>,
+    /// When it was computed.
+    pub refreshed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Refreshes the snapshot every `trending_refresh` until shutdown.
+pub async fn refresh_trending(state: AppState) {
+    let mut stopping = state.stopping.clone();
+    let every = state.config.analytics.trending_refresh;
+    loop {
+        let started = std::time::Instant::now();
+        match analytics::trending(
+            &state.db,
+            DateTime::now(),
+            state.config.analytics.trending_days,
+            SNAPSHOT_TOPICS,
+            &state.config.analytics.read_preference,
+        )
+        .await
+        {
+            Ok(topics) => {
+                state.trending.store(Arc::new(Trending {
+                    topics,
+                    refreshed_at: Some(chrono::Utc::now()),
+                }));
+                metrics::histogram!("trending_refresh_seconds")
+                    .record(started.elapsed().as_secs_f64());
+            }
+            // The last snapshot keeps being served.
+            Err(e) => tracing::warn!(error = %e, "trending topics not refreshed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stopping.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// The caller's numbers.
+#[derive(Debug, Object)]
+pub struct MeView {
+    /// Sessions per status.
+    pub sessions_by_status: BTreeMap<String, i64>,
+    /// Sessions in all.
+    pub sessions_total: i64,
+    /// Questions in all.
+    pub questions_total: i64,
+    /// Pinned questions.
+    pub questions_pinned: i64,
+    /// Questions per difficulty.
+    pub questions_by_difficulty: BTreeMap<String, i64>,
+    /// Questions per source (`ai`, `bank`, `custom`).
+    pub questions_by_source: BTreeMap<String, i64>,
+    /// Questions added per UTC day over the last 30 days, oldest first.
+    pub questions_per_day: Vec<DayCount>,
+    /// Questions per session.
+    pub average_questions_per_session: f64,
+}
+
+/// Questions added on one day.
+#[derive(Debug, Object)]
+pub struct DayCount {
+    /// `YYYY-MM-DD` (UTC).
+    pub date: String,
+    /// Questions added that day.
+    pub count: i64,
+}
+
+impl From<MeAnalytics> for MeView {
+    fn from(a: MeAnalytics) -> Self {
+        Self {
+            sessions_by_status: a.sessions_by_status,
+            sessions_total: a.sessions_total,
+            questions_total: a.questions_total,
+            questions_pinned: a.questions_pinned,
+            questions_by_difficulty: a.questions_by_difficulty,
+            questions_by_source: a.questions_by_source,
+            questions_per_day: a
+                .questions_per_day
+                .into_iter()
+                .map(|(date, count)| DayCount { date, count })
+                .collect(),
+            average_questions_per_session: a.average_questions_per_session,
+        }
+    }
+}
+
+/// A trending topic.
+#[derive(Debug, Object)]
+pub struct TrendingTopic {
+    /// The topic.
+    pub topic: String,
+    /// Sessions and generation requests that named it in the window.
+    pub count: i64,
+}
+
+/// The most used topics.
+#[derive(Debug, Object)]
+pub struct TrendingView {
+    /// Most used first.
+    pub topics: Vec<TrendingTopic>,
+    /// Days in the rolling window (whole UTC days, today included).
+    pub window_days: i64,
+    /// When the snapshot was computed.
+    pub refreshed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The caller's numbers.
+#[derive(Debug, ApiResponse)]
+pub enum MeResponse {
+    /// The numbers.
+    #[oai(status = 200)]
+    Ok(Json<MeView>),
+}
+
+/// Trending topics.
+#[derive(Debug, ApiResponse)]
+pub enum TrendingResponse {
+    /// The topics.
+    #[oai(status = 200)]
+    Ok(
+        Json<TrendingView>,
+        /// `public, max-age=300`.
+        #[oai(header = "Cache-Control")]
+        String,
+        /// Send it back as `If-None-Match` to get a 304 while nothing changed.
+        #[oai(header = "ETag")]
+        String,
+    ),
+    /// Unchanged since the `ETag` given in `If-None-Match`.
+    #[oai(status = 304)]
+    NotModified(
+        /// `public, max-age=300`.
+        #[oai(header = "Cache-Control")]
+        String,
+        /// The current `ETag`.
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+/// Analytics.
+#[derive(Debug)]
+pub struct AnalyticsApi;
+
+#[OpenApi(prefix_path = "/api/v1/analytics", tag = "ApiTags::Analytics")]
+impl AnalyticsApi {
+    /// The caller's numbers: sessions by status, questions by difficulty and source,
+    /// activity over the last 30 days.
+    #[oai(path = "/me", method = "get", operation_id = "analytics_me")]
+    async fn me(&self, auth: BearerAuth, state: Data<&AppState>) -> ApiResult<MeResponse> {
+        let key = analytics::cache_key(&state.kv, auth.0.id);
+        let mut conn = state.kv.conn();
+        let cached: Option<String> = conn.get(&key).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "analytics cache unavailable");
+            None
+        });
+        if let Some(numbers) =
+            cached.and_then(|json| serde_json::from_str::<MeAnalytics>(&json).ok())
+        {
+            metrics::counter!("analytics_cache_total", "outcome" => "hit").increment(1);
+            return Ok(MeResponse::Ok(Json(numbers.into())));
+        }
+        metrics::counter!("analytics_cache_total", "outcome" => "miss").increment(1);
+        let numbers = analytics::me(
+            &state.db,
+            auth.0.id,
+            &state.config.analytics.read_preference,
+            DateTime::now(),
+        )
+        .await?;
+        if let Ok(json) = serde_json::to_string(&numbers) {
+            let ttl = state.config.analytics.cache_ttl.as_secs().max(1);
+            let stored: redis::RedisResult<()> = conn.set_ex(&key, json, ttl).await;
+            if let Err(e) = stored {
+                tracing::warn!(error = %e, "analytics not cached");
+            }
+        }
+        Ok(MeResponse::Ok(Json(numbers.into())))
+    }
+
+    /// The topics used most across all users over the last 7 days (public; cacheable for
+    /// five minutes).
+    #[oai(
+        path = "/trending-topics",
+        method = "get",
+        operation_id = "analytics_trending_topics"
+    )]
+    async fn trending(
+        &self,
+        state: Data<&AppState>,
+        /// Topics to return, 1–50 (default 10).
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "50"))
+        )]
+        limit: Query<usize>,
+        /// An `ETag` from an earlier response.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> TrendingResponse {
+        let snapshot = state.trending.load();
+        let view = TrendingView {
+            topics: snapshot
+                .topics
+                .iter()
+                .take(limit.0)
+                .map(|t| TrendingTopic {
+                    topic: t.topic.clone(),
+                    count: t.count,
+                })
+                .collect(),
+            window_days: state.config.analytics.trending_days,
+            refreshed_at: snapshot.refreshed_at,
+        };
+        let body: Vec<(&str, i64)> = view
+            .topics
+            .iter()
+            .map(|t| (t.topic.as_str(), t.count))
+            .collect();
+        let digest = Sha256::digest(serde_json::to_vec(&body).unwrap_or_default());
+        let etag = format!("\"{}\"", hex::encode(&digest[..12]));
+        let matches = if_none_match.0.as_deref().is_some_and(|given| {
+            given
+                .split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == etag || t == "*")
+        });
+        if matches {
+            TrendingResponse::NotModified(CACHE_CONTROL.to_owned(), etag)
+        } else {
+            TrendingResponse::Ok(Json(view), CACHE_CONTROL.to_owned(), etag)
+        }
+    }
+}
+
+fn default_limit() -> usize {
+    10
+}
