@@ -225,7 +225,7 @@ impl AnalyticsApi {
         /// An `ETag` from an earlier response.
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
-    ) -> TrendingResponse {
+    ) -> ApiResult<TrendingResponse> {
         let snapshot = state.trending.load();
         let view = TrendingView {
             topics: snapshot
@@ -253,11 +253,11 @@ impl AnalyticsApi {
                 .map(|t| t.trim().trim_start_matches("W/"))
                 .any(|t| t == etag || t == "*")
         });
-        if matches {
+        Ok(if matches {
             TrendingResponse::NotModified(CACHE_CONTROL.to_owned(), etag)
         } else {
             TrendingResponse::Ok(Json(view), CACHE_CONTROL.to_owned(), etag)
-        }
+        })
     }
 }
 
