@@ -29,6 +29,8 @@ fi
 SECANTUSD="$TOOLS_DIR/secantus-mdb-$SECANTUS_VERSION/bin/secantusd-rs"
 S3S_FS="$TOOLS_DIR/s3s-fs-$S3S_FS_VERSION/bin/s3s-fs"
 MAILTUTAN="$TOOLS_DIR/mailtutan-$MAILTUTAN_VERSION/bin/mailtutan"
+# Python tools (hadolint, schemathesis): one venv per content of scripts/python-tools.txt.
+PY_TOOLS="$TOOLS_DIR/python-$(sha256sum "$ROOT/scripts/python-tools.txt" | cut -c1-12)"
 
 # Credentials of the local S3 server: not secrets, the server only listens on loopback.
 S3_ACCESS_KEY="local-access-key"
@@ -73,6 +75,12 @@ install() {
   cargo_tool secantus-mdb "$SECANTUS_VERSION" "$SECANTUSD" --ignore-rust-version
   cargo_tool s3s-fs "$S3S_FS_VERSION" "$S3S_FS" --features binary
   cargo_tool mailtutan "$MAILTUTAN_VERSION" "$MAILTUTAN"
+  if [[ ! -x "$PY_TOOLS/bin/schemathesis" || ! -x "$PY_TOOLS/bin/hadolint" ]]; then
+    log "installing Python tools into $PY_TOOLS"
+    rm -rf "$PY_TOOLS"
+    python3 -m venv "$PY_TOOLS"
+    "$PY_TOOLS/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/python-tools.txt"
+  fi
 }
 
 free_port() {
@@ -114,8 +122,13 @@ start() {
   local smtp_port="${SMTP_PORT:-$(free_port)}"
   local smtp_http_port="${SMTP_HTTP_PORT:-$(free_port)}"
 
+  # With --persist (development data), acknowledged writes are fsynced like MongoDB's
+  # `j: true` promises; throw-away test stacks skip that cost.
+  local mongo_durability=()
+  ((persist)) && mongo_durability=(--sync-on-commit)
   spawn mongo "$SECANTUSD" --host 127.0.0.1 --port "$mongo_port" \
-    --storage-path "$DIR/mongo" --cache-size 256M --log-file-max 32MB --log-level WARNING
+    --storage-path "$DIR/mongo" --cache-size 256M --log-file-max 32MB --log-level WARNING \
+    "${mongo_durability[@]}"
 
   local redis_persistence=(--save "" --appendonly no)
   ((persist)) && redis_persistence=(--save "" --appendonly yes --appendfsync everysec)
@@ -150,6 +163,8 @@ MAILTUTAN_URL=http://127.0.0.1:$smtp_http_port
 SECANTUSD_BIN=$SECANTUSD
 S3S_FS_BIN=$S3S_FS
 REDIS_SERVER_BIN=$(command -v redis-server)
+HADOLINT_BIN=$PY_TOOLS/bin/hadolint
+SCHEMATHESIS_BIN=$PY_TOOLS/bin/schemathesis
 EOF
   log "stack up in $DIR (MongoDB :$mongo_port, Redis :$redis_port, S3 :$s3_port, SMTP :$smtp_port, mail UI :$smtp_http_port)"
 }
@@ -188,7 +203,10 @@ case "$cmd" in
     DIR="${2:?usage: stack.sh stop DIR}"
     stop
     ;;
-  env) echo "TOOLS_DIR=$TOOLS_DIR" ;;
+  env)
+    echo "TOOLS_DIR=$TOOLS_DIR"
+    echo "PY_TOOLS=$PY_TOOLS"
+    ;;
   *)
     sed -n '2,13p' "$0" >&2
     exit 2

@@ -24,6 +24,9 @@ scripts/stack.sh install
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "SDK: generated code matches docs/openapi.json"
+scripts/sdk.sh check
+
 step "cargo clippy"
 cargo clippy --all-targets --workspace --locked -- -D warnings
 
@@ -43,6 +46,25 @@ set +e
 cargo test --workspace --all-targets --locked "$@" 2>&1 | tee "$STACK_DIR/test.log"
 status=${PIPESTATUS[0]}
 set -e
+
+if ((status == 0)); then
+  step "TypeScript SDK: type-check, build, tests against a live api + worker"
+  set +e
+  scripts/sdk.sh test 2>&1 | tee "$STACK_DIR/sdk.log"
+  status=${PIPESTATUS[0]}
+  set -e
+fi
+
+if ((status == 0)); then
+  step "schema fuzzing of the live api (schemathesis)"
+  set +e
+  scripts/fuzz-api.sh 2>&1 | tee "$STACK_DIR/fuzz.log"
+  status=${PIPESTATUS[0]}
+  set -e
+fi
+
+# One line for all suites: cargo's "test result:" lines and vitest's "Tests N passed".
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "\nsummary: %d passed, %d failed\n", p, f }' "$STACK_DIR/test.log"
+     /^ *Tests +[0-9]/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\nsummary: %d passed, %d failed\n", p, f }' "$STACK_DIR"/*.log
 exit "$status"

@@ -60,6 +60,9 @@ pub struct ApiConfig {
     pub export_url_ttl: Duration,
     /// Analytics.
     pub analytics: AnalyticsConfig,
+    /// Browser origins allowed to call the api cross-origin (`CORS_ALLOWED_ORIGINS`); none
+    /// when empty (mobile apps and server-side callers do not need CORS).
+    pub cors_origins: Vec<String>,
 }
 
 /// Analytics settings.
@@ -109,6 +112,7 @@ impl ApiConfig {
                     ));
                 }
             },
+            cors_origins: cors_origins(env)?,
             admin_emails: env
                 .list("ADMIN_EMAILS")
                 .iter()
@@ -133,6 +137,27 @@ impl ApiConfig {
             },
         })
     }
+}
+
+/// `scheme://host[:port]` origins; `*` is refused (name the origins instead).
+fn cors_origins(env: &Env) -> Result<Vec<String>, ConfigError> {
+    env.list("CORS_ALLOWED_ORIGINS")
+        .into_iter()
+        .map(|origin| {
+            let (scheme, rest) = origin.split_once("://").unwrap_or(("", ""));
+            let valid = matches!(scheme, "http" | "https")
+                && !rest.is_empty()
+                && !rest.contains(['/', '*', '?', '#', ' ']);
+            if valid {
+                Ok(origin.trim_end_matches('/').to_owned())
+            } else {
+                Err(ConfigError::invalid(
+                    "CORS_ALLOWED_ORIGINS",
+                    format!("{origin:?} is not an origin like https://app.example.com (no wildcards, no paths)"),
+                ))
+            }
+        })
+        .collect()
 }
 
 fn auth_config(env: &Env) -> Result<AuthConfig, ConfigError> {

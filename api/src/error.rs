@@ -11,6 +11,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// A problem with one field of the request.
 #[derive(Debug, Clone, Object, PartialEq, Eq)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FieldError {
     /// The field, as a JSON pointer-like dotted path (`email`, `topics.2`).
     pub field: String,
@@ -30,6 +31,7 @@ impl FieldError {
 
 /// An RFC 9457 problem details object.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Problem {
     /// A URI reference identifying the problem type.
     #[oai(rename = "type")]
@@ -266,6 +268,7 @@ impl From<common::jobs::StartError> for ApiError {
                 ),
             ))),
             StartError::Unavailable => Self::unavailable("the job queue"),
+            StartError::Limited { retry_after_secs } => Self::too_many_requests(retry_after_secs),
             StartError::Db(e) => e.into(),
         }
     }

@@ -7,22 +7,24 @@ pub mod config;
 pub mod error;
 pub mod middleware;
 pub mod routes;
+pub mod spec;
 pub mod state;
 
 use std::future::Future;
 
 use poem::{
     EndpointExt, IntoEndpoint, Response, Route, Server, get, handler,
-    http::{HeaderValue, header},
+    http::Method,
     listener::TcpAcceptor,
-    middleware::{CatchPanic, SetHeader},
+    middleware::{CatchPanic, Cors},
 };
 
 use crate::{
     config::ApiConfig,
     middleware::{
         analytics_cache::InvalidateAnalytics, body_limit::BodyLimit, observe::Observe,
-        problem::ProblemJson, rate_limit::RateLimit,
+        problem::ProblemJson, rate_limit::RateLimit, schema::ValidateBodies,
+        security_headers::SecurityHeaders,
     },
     state::AppState,
 };
@@ -33,9 +35,16 @@ pub const DEPENDENCY_PROBE_INTERVAL: std::time::Duration = std::time::Duration::
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The OpenAPI document as served at `/openapi.json`.
+/// The OpenAPI document as served at `/openapi.json` (see [`spec`]).
 pub fn openapi_json() -> String {
-    routes::openapi().spec()
+    spec::document().to_owned()
+}
+
+#[handler]
+fn openapi_endpoint() -> Response {
+    Response::builder()
+        .content_type("application/json; charset=utf-8")
+        .body(spec::document())
 }
 
 #[handler]
@@ -47,27 +56,45 @@ fn metrics_endpoint() -> Response {
 
 /// The whole application as one endpoint.
 pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
+    let cors_origins = state.config.cors_origins.clone();
     let api = routes::openapi();
     let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
     Route::new()
         .nest("/", api)
-        .at("/openapi.json", get(spec))
+        .at("/openapi.json", get(openapi_endpoint))
         .nest("/docs", docs)
         .at("/metrics", get(metrics_endpoint))
+        .with(ValidateBodies::from_document())
         .with(BodyLimit::new(MAX_BODY_BYTES))
         .with(CatchPanic::new())
         .with(ProblemJson)
         .with(InvalidateAnalytics)
         .with(RateLimit)
-        .with(SetHeader::new().overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .with(SecurityHeaders)
+        .with_if(!cors_origins.is_empty(), cors(&cors_origins))
         .with(Observe)
         .data(state)
         .into_endpoint()
         .map_to_response()
+}
+
+/// Cross-origin access for the configured browser origins only (never `*`). Clients send
+/// bearer tokens, not cookies, so credentials are not allowed either.
+fn cors(origins: &[String]) -> Cors {
+    Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            "authorization",
+            "content-type",
+            "idempotency-key",
+            "if-none-match",
+            "last-event-id",
+            "x-request-id",
+        ])
+        .expose_headers(["x-request-id", "etag", "retry-after", "location"])
+        .allow_credentials(false)
+        .max_age(600)
 }
 
 /// Serves the api on `listener` until `shutdown` resolves, then drains in-flight requests

@@ -1,4 +1,8 @@
 //! The api binary: configuration from the environment, then [`api::run`].
+//!
+//! `api create-indexes` only creates the MongoDB indexes and exits (a deploy's pre-deploy
+//! step); the server creates them at start as well, so the step is an optimisation, not a
+//! requirement.
 
 use anyhow::Context;
 use common::config::Env;
@@ -7,6 +11,16 @@ use common::config::Env;
 async fn main() -> anyhow::Result<()> {
     let config = api::config::ApiConfig::from_env(&Env::process()).context("configuration")?;
     common::telemetry::init_logging(config.common.log_format);
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("create-indexes") => {
+            let db = common::db::connect(&config.common.mongo).await?;
+            common::db::ensure_indexes(&db).await?;
+            tracing::info!("indexes are in place");
+            return Ok(());
+        }
+        Some(other) => anyhow::bail!("unknown command {other:?} (expected: create-indexes)"),
+    }
     let addr = format!("{}:{}", config.host, config.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

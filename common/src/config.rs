@@ -36,9 +36,11 @@ impl ConfigError {
 
 type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// A source of variables: the process environment, or a map in tests.
+/// A source of variables: the process environment, or a map in tests. It remembers
+/// which names were asked for, so tools can list every variable a binary reads.
 pub struct Env {
     lookup: Lookup,
+    asked: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Env {
@@ -52,6 +54,7 @@ impl Env {
     pub fn process() -> Self {
         Self {
             lookup: Box::new(|name| std::env::var(name).ok()),
+            asked: std::sync::Mutex::default(),
         }
     }
 
@@ -59,11 +62,16 @@ impl Env {
     pub fn from_map(map: HashMap<String, String>) -> Self {
         Self {
             lookup: Box::new(move |name| map.get(name).cloned()),
+            asked: std::sync::Mutex::default(),
         }
     }
 
     /// The value of `name`, or `None` when unset or blank.
     pub fn optional(&self, name: &str) -> Option<String> {
+        self.asked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_owned());
         (self.lookup)(name).filter(|v| !v.trim().is_empty())
     }
 
@@ -71,6 +79,16 @@ impl Env {
     pub fn required(&self, name: &str) -> Result<String, ConfigError> {
         self.optional(name)
             .ok_or_else(|| ConfigError::Missing(name.to_owned()))
+    }
+
+    /// Every variable name asked for so far, sorted.
+    pub fn names_asked(&self) -> Vec<String> {
+        self.asked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// A required secret.

@@ -119,9 +119,24 @@ pub enum StartError {
     /// The queue could not take it; the record was marked failed (nothing will run).
     #[error("the job queue is unavailable")]
     Unavailable,
+    /// The caller's quota for this kind of job is spent; the record was discarded.
+    #[error("too many jobs of this kind; retry in {retry_after_secs} s")]
+    Limited {
+        /// Seconds until a retry can succeed.
+        retry_after_secs: u64,
+    },
     /// MongoDB failed.
     #[error(transparent)]
     Db(#[from] mongodb::error::Error),
+}
+
+/// A per-user quota a new job counts against (`RATE_LIMIT_GENERATE`, `RATE_LIMIT_EXPORT`).
+#[derive(Debug, Clone, Copy)]
+pub struct Quota {
+    /// The limiter's name (`generate`, `export`).
+    pub name: &'static str,
+    /// Its policy.
+    pub policy: crate::ratelimit::Policy,
 }
 
 /// A started job.
@@ -139,7 +154,12 @@ pub struct Started {
 /// released, so the caller answers 503 and nothing waits forever. If this process dies
 /// between the two writes, the record stays `queued` and the workers' reconciler enqueues
 /// it (see `worker::jobs::reconcile`).
-pub async fn start(db: &Database, kv: &Kv, new: NewJob) -> Result<Started, StartError> {
+pub async fn start(
+    db: &Database,
+    kv: &Kv,
+    new: NewJob,
+    quota: Option<Quota>,
+) -> Result<Started, StartError> {
     let jobs = Jobs::new(db);
     let job = match jobs.create(new).await {
         Ok(Created::Existing(job)) => {
@@ -152,6 +172,33 @@ pub async fn start(db: &Database, kv: &Kv, new: NewJob) -> Result<Started, Start
         Err(CreateError::KeyReused) => return Err(StartError::KeyReused),
         Err(CreateError::Db(e)) => return Err(e.into()),
     };
+    // The quota is counted once the record exists, so that copies of one request (same
+    // Idempotency-Key, even sent at once) count once: only the copy that created the job
+    // gets here.
+    if let Some(quota) = quota {
+        let decision =
+            crate::ratelimit::check(kv, quota.name, &job.user_id.to_hex(), quota.policy).await;
+        let refused = match decision {
+            Ok(d) if d.allowed => None,
+            Ok(d) => Some(StartError::Limited {
+                retry_after_secs: d.retry_after_secs,
+            }),
+            Err(e) => {
+                tracing::warn!(job_id = %job.id, error = %e, "quota not checked");
+                Some(StartError::Unavailable)
+            }
+        };
+        if let Some(refused) = refused {
+            if matches!(refused, StartError::Limited { .. }) {
+                metrics::counter!("rate_limit_refusals_total", "policy" => quota.name).increment(1);
+            }
+            jobs.discard_unqueued(&job.id).await?;
+            if let Some(key) = &job.idempotency_key {
+                jobs.release_key(job.user_id, key).await?;
+            }
+            return Err(refused);
+        }
+    }
     if let Err(e) = enqueue(kv, job.kind.queue(), &job.id, &job.task_id).await {
         tracing::warn!(job_id = %job.id, error = %e, "job not queued");
         jobs.fail_unqueued(&job.id, "the job queue was unavailable; nothing was done")

@@ -7,9 +7,11 @@
 mod support;
 
 mod auth;
+mod deploy;
 mod exports;
 mod foundation;
 mod generation;
 mod jobs;
 mod observability;
+mod security;
 mod sessions;

@@ -123,6 +123,7 @@ impl<E: Endpoint> Endpoint for ProblemJsonEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
+        let path = req.uri().path().to_owned();
         let resp = match self.inner.call(req).await {
             Ok(output) => output.into_response(),
             Err(err) => {
@@ -150,6 +151,12 @@ impl<E: Endpoint> Endpoint for ProblemJsonEndpoint<E> {
                     let mut resp = problem_response(problem);
                     if let Some(op) = data {
                         resp.set_data(op);
+                    }
+                    if status == StatusCode::METHOD_NOT_ALLOWED
+                        && let Some(allow) = crate::spec::allowed_methods(&path)
+                        && let Ok(value) = header::HeaderValue::from_str(&allow)
+                    {
+                        resp.headers_mut().insert(header::ALLOW, value);
                     }
                     resp
                 }

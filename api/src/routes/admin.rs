@@ -25,6 +25,7 @@ use crate::{
 
 /// A job as operators see it: with its owner.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AdminJobView {
     /// The job.
     #[oai(flatten)]
@@ -37,16 +38,17 @@ pub struct AdminJobView {
 
 /// A page of dead jobs, most recent first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AdminJobPage {
     /// The jobs.
     pub items: Vec<AdminJobView>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
+    /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 
 /// A probe of the job pipeline.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct ProbeRequest {
     /// How long each attempt works, 0–60000 ms (progress is reported in five steps).
     #[oai(default, validator(maximum(value = "60000")))]
@@ -175,6 +177,7 @@ impl AdminApi {
             payload,
             None,
             idempotency_key.0,
+            None,
         )
         .await
     }

@@ -65,6 +65,7 @@ pub async fn refresh_trending(state: AppState) {
 
 /// The caller's numbers.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MeView {
     /// Sessions per status.
     pub sessions_by_status: BTreeMap<String, i64>,
@@ -86,6 +87,7 @@ pub struct MeView {
 
 /// Questions added on one day.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DayCount {
     /// `YYYY-MM-DD` (UTC).
     pub date: String,
@@ -114,6 +116,7 @@ impl From<MeAnalytics> for MeView {
 
 /// A trending topic.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TrendingTopic {
     /// The topic.
     pub topic: String,
@@ -123,6 +126,7 @@ pub struct TrendingTopic {
 
 /// The most used topics.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TrendingView {
     /// Most used first.
     pub topics: Vec<TrendingTopic>,

@@ -28,6 +28,7 @@ use crate::{
 
 /// An account as its owner sees it.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UserView {
     /// Id.
     pub id: String,
@@ -55,6 +56,7 @@ impl From<User> for UserView {
 
 /// A token pair and the account it belongs to.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AuthTokens {
     /// JWT for `Authorization: Bearer`.
     pub access_token: String,
@@ -70,7 +72,7 @@ pub struct AuthTokens {
 
 /// New account.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 2–100 characters.
     #[oai(validator(min_length = 2, max_length = 100))]
@@ -85,7 +87,7 @@ pub struct RegisterRequest {
 
 /// Credentials.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct LoginRequest {
     /// Email address.
     #[oai(validator(min_length = 3, max_length = 254))]
@@ -97,7 +99,7 @@ pub struct LoginRequest {
 
 /// A refresh token.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token from the last login or refresh.
     #[oai(validator(min_length = 1, max_length = 256))]
@@ -106,7 +108,7 @@ pub struct RefreshRequest {
 
 /// Request a reset code.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct ForgotPasswordRequest {
     /// The account's email address.
     #[oai(validator(min_length = 3, max_length = 254))]
@@ -115,7 +117,7 @@ pub struct ForgotPasswordRequest {
 
 /// Check a reset code without using it.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct VerifyCodeRequest {
     /// The account's email address.
     #[oai(validator(min_length = 3, max_length = 254))]
@@ -127,7 +129,7 @@ pub struct VerifyCodeRequest {
 
 /// Set a new password with a reset code.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct ResetPasswordRequest {
     /// The account's email address.
     #[oai(validator(min_length = 3, max_length = 254))]
@@ -142,6 +144,7 @@ pub struct ResetPasswordRequest {
 
 /// A request that was accepted for processing.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Accepted {
     /// What happens next.
     pub message: String,
@@ -149,6 +152,7 @@ pub struct Accepted {
 
 /// The code is valid.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CodeValid {
     /// Always `true` (an invalid code is a 400).
     pub valid: bool,
@@ -407,7 +411,7 @@ impl AuthApi {
                 max_attempts: state.config.common.job_max_attempts,
                 idempotency_key: None,
             };
-            jobs::start(&state.db, &state.kv, job).await?;
+            jobs::start(&state.db, &state.kv, job, None).await?;
         }
         Ok(AcceptedResponse::Accepted(Json(Accepted {
             message: "If an account exists for this address, a reset code is on its way."

@@ -21,6 +21,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// `notification`; the SSE `event:` field carries the same name and `id:` the position to
 /// resume from with `Last-Event-ID`.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LiveEventData {
     /// The event's id (also sent as the SSE `id:`).
     pub id: String,

@@ -2,7 +2,7 @@
 
 use common::{
     domain::job::{ExportFormat, ExportPayload, JobKind},
-    ratelimit,
+    jobs::Quota,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -14,7 +14,7 @@ use rand::{RngCore, TryRngCore};
 
 use crate::{
     auth::BearerAuth,
-    error::{ApiError, ApiResult},
+    error::ApiResult,
     routes::{
         ApiTags,
         jobs::{JobStarted, start},
@@ -25,7 +25,7 @@ use crate::{
 
 /// What to export.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct ExportRequest {
     /// `xlsx`, `csv`, `pdf` or `docx`.
     pub format: ExportFormat,
@@ -57,12 +57,6 @@ impl ExportsApi {
         body: Json<ExportRequest>,
     ) -> ApiResult<JobStarted> {
         let session = owned_session(&state, auth.0.id, &session_id).await?;
-        let policy = state.config.rate_limit.export;
-        let decision = ratelimit::check(&state.kv, "export", &auth.0.id.to_hex(), policy).await?;
-        if !decision.allowed {
-            metrics::counter!("rate_limit_refusals_total", "policy" => "export").increment(1);
-            return Err(ApiError::too_many_requests(decision.retry_after_secs));
-        }
         let mut token = [0u8; 16];
         rand::rngs::OsRng.unwrap_err().fill_bytes(&mut token);
         let payload = bson::to_document(&ExportPayload {
@@ -77,6 +71,10 @@ impl ExportsApi {
             payload,
             Some(session.id),
             idempotency_key.0,
+            Some(Quota {
+                name: "export",
+                policy: state.config.rate_limit.export,
+            }),
         )
         .await
     }

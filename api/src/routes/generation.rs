@@ -7,7 +7,7 @@ use common::{
         question::Difficulty,
         session::Topics,
     },
-    ratelimit,
+    jobs::Quota,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -30,7 +30,7 @@ use crate::{
 
 /// What to generate.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct GenerateRequest {
     /// Questions wanted, 1–10 (5 when omitted). Fewer are added when the session is
     /// close to its cap.
@@ -43,16 +43,12 @@ pub struct GenerateRequest {
     pub difficulty: Option<Difficulty>,
 }
 
-/// Counts an accepted generation request against the caller's hourly quota.
-async fn limit(state: &AppState, user: bson::oid::ObjectId) -> ApiResult<()> {
-    let policy = state.config.rate_limit.generate;
-    let decision = ratelimit::check(&state.kv, "generate", &user.to_hex(), policy).await?;
-    if decision.allowed {
-        Ok(())
-    } else {
-        metrics::counter!("rate_limit_refusals_total", "policy" => "generate").increment(1);
-        Err(ApiError::too_many_requests(decision.retry_after_secs))
-    }
+/// The per-user quota generation and regeneration jobs count against.
+fn quota(state: &AppState) -> Option<Quota> {
+    Some(Quota {
+        name: "generate",
+        policy: state.config.rate_limit.generate,
+    })
 }
 
 /// Question generation.
@@ -91,7 +87,6 @@ impl GenerationApi {
                 format!("A session holds at most {cap} questions; delete some first."),
             ));
         }
-        limit(&state, auth.0.id).await?;
         let payload = bson::to_document(&GeneratePayload {
             count: body.count.unwrap_or(5),
             topics,
@@ -105,6 +100,7 @@ impl GenerationApi {
             payload,
             Some(session.id),
             idempotency_key.0,
+            quota(&state),
         )
         .await
     }
@@ -131,7 +127,6 @@ impl GenerationApi {
             .get(auth.0.id, id)
             .await?
             .ok_or_else(|| ApiError::not_found("question"))?;
-        limit(&state, auth.0.id).await?;
         let payload = bson::to_document(&RegeneratePayload { question_id: id })
             .map_err(anyhow::Error::new)?;
         start(
@@ -141,6 +136,7 @@ impl GenerationApi {
             payload,
             Some(question.session_id),
             idempotency_key.0,
+            quota(&state),
         )
         .await
     }

@@ -7,6 +7,7 @@ use crate::{error::Problem, routes::ApiTags, state::AppState};
 
 /// The process is up.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Liveness {
     /// Always `ok`.
     pub status: String,
@@ -14,6 +15,7 @@ pub struct Liveness {
 
 /// One dependency's probe result.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DependencyCheck {
     /// `mongodb`, `redis` or `s3`.
     pub name: String,
@@ -28,6 +30,7 @@ pub struct DependencyCheck {
 
 /// Every dependency answered.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Readiness {
     /// Always `ready`.
     pub status: String,
@@ -37,6 +40,7 @@ pub struct Readiness {
 
 /// A dependency did not answer: a problem naming it, with every probe.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NotReady {
     #[oai(flatten)]
     problem: Problem,

@@ -29,6 +29,7 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// What a finished job produced; the fields present depend on the job's kind.
 #[derive(Debug, Object, Deserialize, Default)]
+#[oai(skip_serializing_if_is_none)]
 pub struct JobResult {
     /// `generate_questions`: questions this run added.
     #[oai(skip_serializing_if_is_none)]
@@ -90,6 +91,7 @@ pub struct JobResult {
 
 /// One attempt of a job.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct JobAttemptView {
     /// 1-based.
     pub attempt: i32,
@@ -103,6 +105,7 @@ pub struct JobAttemptView {
 
 /// LLM tokens a job used.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TokensView {
     /// Prompt tokens.
     pub prompt: i64,
@@ -112,6 +115,7 @@ pub struct TokensView {
 
 /// A background job.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct JobView {
     /// Id (a ULID).
     pub id: String,
@@ -181,10 +185,11 @@ impl From<JobRecord> for JobView {
 
 /// A page of jobs, newest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct JobPage {
     /// The jobs.
     pub items: Vec<JobView>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
+    /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -227,6 +232,7 @@ pub async fn present_page(state: &AppState, page: KeyPage<JobRecord>) -> ApiResu
 
 /// A job was started (or an earlier one with the same `Idempotency-Key` is returned).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct JobAccepted {
     /// The job's id.
     pub job_id: String,
@@ -289,6 +295,7 @@ pub async fn start(
     payload: bson::Document,
     session_id: Option<bson::oid::ObjectId>,
     key: Option<String>,
+    quota: Option<jobs::Quota>,
 ) -> ApiResult<JobStarted> {
     let new = NewJob {
         user_id,
@@ -298,7 +305,7 @@ pub async fn start(
         max_attempts: state.config.common.job_max_attempts,
         idempotency_key: idempotency_key(key)?,
     };
-    Ok(jobs::start(&state.db, &state.kv, new).await?.into())
+    Ok(jobs::start(&state.db, &state.kv, new, quota).await?.into())
 }
 
 /// The page size and cursor of a job list.

@@ -20,7 +20,7 @@ use crate::{
 
 /// Profile changes (only the fields given are changed).
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct UpdateProfileRequest {
     /// 2–100 characters.
     #[oai(validator(min_length = 2, max_length = 100))]
@@ -29,7 +29,7 @@ pub struct UpdateProfileRequest {
 
 /// A password change.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     /// The current password.
     #[oai(validator(min_length = 1, max_length = 128))]

@@ -17,6 +17,7 @@ use crate::{
 
 /// A notification about a finished job.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NotificationView {
     /// Id.
     pub id: String,
@@ -50,10 +51,11 @@ impl From<Notification> for NotificationView {
 
 /// A page of notifications, newest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NotificationPage {
     /// The notifications.
     pub items: Vec<NotificationView>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
+    /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
     /// Unread notifications in all.
     pub unread_count: u64,
@@ -61,7 +63,7 @@ pub struct NotificationPage {
 
 /// Which notifications to mark read: `ids`, or `all: true`.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct MarkReadRequest {
     /// Up to 100 notification ids (others' and unknown ids are ignored).
     #[oai(validator(max_items = 100))]
@@ -73,6 +75,7 @@ pub struct MarkReadRequest {
 
 /// How many notifications changed.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Changed {
     /// Notifications changed (or removed).
     pub count: u64,

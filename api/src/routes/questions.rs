@@ -32,6 +32,7 @@ const MAX_BULK_IDS: usize = 100;
 
 /// An interview question with its model answer.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct QuestionView {
     /// Id.
     pub id: String,
@@ -77,7 +78,7 @@ impl From<Question> for QuestionView {
 
 /// A question the user writes.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct AddQuestionRequest {
     /// 5–2000 characters; unique within the session (ignoring case, spacing and
     /// punctuation).
@@ -101,7 +102,7 @@ pub struct AddQuestionRequest {
 
 /// Changes to a question: only the fields given change.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct UpdateQuestionRequest {
     /// 5–2000 characters; unique within the session.
     #[oai(validator(min_length = 5, max_length = 2000))]
@@ -123,15 +124,17 @@ pub struct UpdateQuestionRequest {
 
 /// A page of a session's questions, pinned first, then newest.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct QuestionPage {
     /// The questions.
     pub items: Vec<QuestionView>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
+    /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 
 /// A search hit: the question and the role of its session.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SearchHit {
     /// The question.
     #[oai(flatten)]
@@ -142,10 +145,11 @@ pub struct SearchHit {
 
 /// A page of search hits, newest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SearchPage {
     /// The hits.
     pub items: Vec<SearchHit>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
+    /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -165,7 +169,7 @@ pub enum BulkActionName {
 
 /// One action on many questions.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct BulkRequest {
     /// The action.
     pub action: BulkActionName,
@@ -190,6 +194,7 @@ pub enum BulkOutcome {
 
 /// The outcome for one id of the request.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BulkItem {
     /// The id as given.
     pub id: String,
@@ -199,6 +204,7 @@ pub struct BulkItem {
 
 /// Outcomes in the order of the request's ids.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct BulkResult {
     /// One entry per id given.
     pub results: Vec<BulkItem>,

@@ -479,6 +479,14 @@ impl Jobs {
             .map(drop)
     }
 
+    /// Removes a record that was never queued (its start was refused by a quota).
+    pub async fn discard_unqueued(&self, id: &str) -> Result<(), Error> {
+        self.col
+            .delete_one(doc! { "_id": id, "status": JobStatus::Queued.as_str(), "attempt": 0 })
+            .await
+            .map(drop)
+    }
+
     /// Starts a new run of a failed job under a new task id (operators). `None` when the
     /// job does not exist or has not failed.
     pub async fn restart(&self, id: &str, task_id: &str) -> Result<Option<JobRecord>, Error> {

@@ -9,6 +9,7 @@ pub mod notifications;
 pub mod questions;
 pub mod sessions;
 pub mod tokens;
+pub mod transaction;
 pub mod users;
 
 use std::time::Duration;
@@ -28,6 +29,14 @@ pub async fn connect(config: &MongoConfig) -> anyhow::Result<Database> {
     options.app_name = Some("interview-prep".to_owned());
     options.server_selection_timeout = Some(config.server_selection_timeout);
     options.connect_timeout = Some(Duration::from_secs(3));
+    // An acknowledged write is on disk (journal) on a majority of the replica set, so no
+    // crash or failover takes it back.
+    options.write_concern = Some(
+        mongodb::options::WriteConcern::builder()
+            .w(mongodb::options::Acknowledgment::Majority)
+            .journal(true)
+            .build(),
+    );
     // Latency of every command, by command name and outcome.
     options.command_event_handler = Some(mongodb::event::EventHandler::callback(|event| {
         use mongodb::event::command::CommandEvent;

@@ -122,19 +122,17 @@ impl Questions {
         // our insert (the index then refuses it and the transaction aborts); checking again
         // sees it, so a few rounds always settle.
         for _ in 0..3 {
-            let mut txn = self.db.client().start_session().await?;
-            let result = txn
-                .start_transaction()
-                .and_run(
-                    (&sessions, &self.col, &items),
-                    |txn, (sessions, col, items)| {
-                        Box::pin(async move {
-                            add_in_transaction(txn, sessions, col, items, user_id, session_id, cap)
-                                .await
-                        })
-                    },
-                )
-                .await;
+            let result = super::transaction::run(
+                self.db.client(),
+                (&sessions, &self.col, &items),
+                |txn, (sessions, col, items)| {
+                    Box::pin(async move {
+                        add_in_transaction(txn, sessions, col, items, user_id, session_id, cap)
+                            .await
+                    })
+                },
+            )
+            .await;
             match result {
                 Err(e) if is_duplicate_key(&e) => continue,
                 other => return other,
@@ -240,9 +238,10 @@ impl Questions {
     ) -> Result<HashSet<ObjectId>, Error> {
         let sessions = self.db.collection::<Document>(sessions::COLLECTION);
         let col = self.col.clone_with_type::<Document>();
-        let mut txn = self.db.client().start_session().await?;
-        txn.start_transaction()
-            .and_run((&sessions, &col, ids, action), |txn, context| {
+        super::transaction::run(
+            self.db.client(),
+            (&sessions, &col, ids, action),
+            |txn, context| {
                 let (sessions, col, ids, action) = *context;
                 Box::pin(async move {
                     // Read in the transaction, so the counts adjusted below are exact.
@@ -293,8 +292,9 @@ impl Questions {
                         .await?;
                     Ok(found)
                 })
-            })
-            .await
+            },
+        )
+        .await
     }
 
     /// The user's questions whose question, answer or notes contain `text` (literally,

@@ -104,33 +104,31 @@ impl Sessions {
     pub async fn delete(&self, user_id: ObjectId, id: ObjectId) -> Result<bool, Error> {
         let questions = self.db.collection::<Document>(questions::COLLECTION);
         let jobs = self.db.collection::<Document>(jobs::COLLECTION);
-        let mut session = self.db.client().start_session().await?;
-        session
-            .start_transaction()
-            .and_run(
-                (&self.col, &questions, &jobs),
-                |txn, (sessions, questions, jobs)| {
-                    Box::pin(async move {
-                        let deleted = sessions
-                            .delete_one(doc! { "_id": id, "user_id": user_id })
+        super::transaction::run(
+            self.db.client(),
+            (&self.col, &questions, &jobs),
+            |txn, (sessions, questions, jobs)| {
+                Box::pin(async move {
+                    let deleted = sessions
+                        .delete_one(doc! { "_id": id, "user_id": user_id })
+                        .session(&mut *txn)
+                        .await?
+                        .deleted_count;
+                    if deleted == 1 {
+                        questions
+                            .delete_many(doc! { "session_id": id })
                             .session(&mut *txn)
-                            .await?
-                            .deleted_count;
-                        if deleted == 1 {
-                            questions
-                                .delete_many(doc! { "session_id": id })
-                                .session(&mut *txn)
-                                .await?;
-                            // A job still running for it finds the session gone and ends.
-                            jobs.delete_many(doc! { "session_id": id })
-                                .session(&mut *txn)
-                                .await?;
-                        }
-                        Ok(deleted == 1)
-                    })
-                },
-            )
-            .await
+                            .await?;
+                        // A job still running for it finds the session gone and ends.
+                        jobs.delete_many(doc! { "session_id": id })
+                            .session(&mut *txn)
+                            .await?;
+                    }
+                    Ok(deleted == 1)
+                })
+            },
+        )
+        .await
     }
 
     /// Deletes every session of the user (account deletion; questions go separately).

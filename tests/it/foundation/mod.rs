@@ -1,6 +1,7 @@
 //! The foundation: health, errors as problem+json, metrics, the OpenAPI snapshot, shutdown.
 
 mod errors;
+mod hardening;
 mod health;
 mod openapi;
 mod shutdown;

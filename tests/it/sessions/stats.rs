@@ -80,7 +80,7 @@ async fn stats_match_a_session_counted_by_hand() {
         stats["by_category"],
         json!([
             { "category": "Databases", "count": 3 },
-            { "category": null, "count": 1 },
+            { "count": 1 },
             { "category": "Networking", "count": 1 },
         ])
     );

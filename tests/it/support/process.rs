@@ -18,6 +18,8 @@ pub struct Proc {
     pub base: String,
     /// Its standard output (the JSON log lines).
     pub log: std::path::PathBuf,
+    /// The variables it was started with.
+    pub vars: HashMap<String, String>,
 }
 
 impl Proc {
@@ -44,6 +46,7 @@ impl Proc {
             child,
             base: format!("http://127.0.0.1:{port}"),
             log: log.clone(),
+            vars,
         };
         let http = client();
         let url = format!("{}/health/live", proc.base);

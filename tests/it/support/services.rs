@@ -67,6 +67,8 @@ impl Service {
                     "--cache-size",
                     "64M",
                 ])
+                // Honour the api's `j: true` write concern: fsync the log at each commit.
+                .arg("--sync-on-commit")
                 .args([
                     "--log-file-max",
                     "16MB",
@@ -118,6 +120,11 @@ impl Service {
         })
         .await
         .unwrap_or_else(|e| panic!("{:?} did not start: {e}", self.kind));
+    }
+
+    /// Where it keeps its data.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// Kills the process (SIGKILL: as abrupt as a crash).

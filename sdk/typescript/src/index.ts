@@ -1,0 +1,289 @@
+/**
+ * Typed client for the Interview Prep API.
+ *
+ * `schema.ts` is generated from `docs/openapi.json` (run `npm run generate`; never edit it by
+ * hand). This file is the thin layer on top that every app would otherwise write itself:
+ * token storage with one refresh on 401, waiting for a background job, and a live-events
+ * subscription with resume.
+ */
+import createClient, { type Client } from "openapi-fetch";
+
+import type { components, operations, paths } from "./schema.js";
+
+export type { components, operations, paths };
+
+/** Every schema of the API by name, e.g. `Schemas["SessionView"]`. */
+export type Schemas = components["schemas"];
+export type AuthTokens = Schemas["AuthTokens"];
+export type Job = Schemas["JobView"];
+export type JobStatus = Schemas["JobStatus"];
+export type LiveEvent = Schemas["LiveEventData"];
+export type Problem = Schemas["Problem"];
+
+/** The two tokens a signed-in client holds. */
+export interface StoredTokens {
+  accessToken: string;
+  refreshToken: string;
+}
+
+/**
+ * Where tokens live between calls: memory by default; give one backed by secure storage
+ * (Keychain, EncryptedSharedPreferences, an httpOnly cookie proxy...) in an app.
+ */
+export interface TokenStore {
+  get(): StoredTokens | null;
+  set(tokens: StoredTokens | null): void;
+}
+
+/** A token store that forgets everything when the process ends. */
+export function memoryTokenStore(initial: StoredTokens | null = null): TokenStore {
+  let tokens = initial;
+  return {
+    get: () => tokens,
+    set: (next) => {
+      tokens = next;
+    },
+  };
+}
+
+/** A response that was not 2xx, with the API's problem+json body when it sent one. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly problem: Problem | undefined,
+  ) {
+    super(problem ? `${status} ${problem.title}${problem.detail ? `: ${problem.detail}` : ""}` : `HTTP ${status}`);
+    this.name = "ApiError";
+  }
+}
+
+export interface ClientOptions {
+  /** The API's origin, e.g. `https://api.example.com` (no `/api/v1`). */
+  baseUrl: string;
+  /** Where tokens are kept; memory when omitted. */
+  tokens?: TokenStore;
+  /** Called once when a refresh fails and the user must sign in again. */
+  onSessionExpired?: () => void;
+  /** A `fetch` implementation; the global one when omitted. */
+  fetch?: (request: Request) => Promise<Response>;
+}
+
+export interface WaitOptions {
+  /** Give up after this long (ms); 60 000 when omitted. */
+  timeoutMs?: number;
+  /** First polling interval (ms), doubled up to 2 s; 200 when omitted. */
+  intervalMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface SubscribeOptions {
+  /** Resume after this event id (the `id` of the last event handled). */
+  lastEventId?: string;
+  /** Ends the subscription. */
+  signal?: AbortSignal;
+  /** Called when the connection drops; the subscription reconnects after `retryMs`. */
+  onError?: (error: unknown) => void;
+  /** Pause before reconnecting (ms); 1 000 when omitted. */
+  retryMs?: number;
+}
+
+/** The typed client plus the helpers. `api` is an openapi-fetch client over every operation. */
+export interface ApiClient {
+  api: Client<paths>;
+  tokens: TokenStore;
+  /** Keeps the tokens of a register, login or refresh answer. */
+  signIn(tokens: AuthTokens): void;
+  /** Revokes the refresh token on the server (best effort) and forgets both tokens. */
+  signOut(): Promise<void>;
+  /** Polls a job until it succeeds or fails; rejects on timeout or abort. */
+  waitForJob(jobId: string, options?: WaitOptions): Promise<Job>;
+  /**
+   * Streams the caller's live events (job progress, notifications) to `onEvent`, reconnecting
+   * with `Last-Event-ID` after a drop. Resolves when `signal` aborts.
+   */
+  subscribe(onEvent: (event: LiveEvent) => void, options?: SubscribeOptions): Promise<void>;
+}
+
+const AUTH_PATHS = ["/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/refresh"];
+
+/** Builds a client. */
+export function createApiClient(options: ClientOptions): ApiClient {
+  const baseUrl = options.baseUrl.replace(/\/+$/, "");
+  const tokens = options.tokens ?? memoryTokenStore();
+  const send = options.fetch ?? ((request: Request) => globalThis.fetch(request));
+  let refreshing: Promise<boolean> | null = null;
+
+  const authorize = (request: Request): Request => {
+    const access = tokens.get()?.accessToken;
+    if (access && !request.headers.has("authorization")) {
+      request.headers.set("authorization", `Bearer ${access}`);
+    }
+    return request;
+  };
+
+  // One refresh at a time: concurrent 401s wait for the same rotation (the server revokes a
+  // refresh token's whole family when it is used twice).
+  const refresh = (): Promise<boolean> => {
+    refreshing ??= (async () => {
+      const current = tokens.get();
+      if (!current) return false;
+      const response = await send(
+        new Request(`${baseUrl}/api/v1/auth/refresh`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ refresh_token: current.refreshToken }),
+        }),
+      );
+      if (!response.ok) {
+        tokens.set(null);
+        options.onSessionExpired?.();
+        return false;
+      }
+      const body = (await response.json()) as AuthTokens;
+      tokens.set({ accessToken: body.access_token, refreshToken: body.refresh_token });
+      return true;
+    })().finally(() => {
+      refreshing = null;
+    });
+    return refreshing;
+  };
+
+  const authFetch = async (request: Request): Promise<Response> => {
+    const isAuthRoute = AUTH_PATHS.some((p) => new URL(request.url).pathname === p);
+    const hadToken = tokens.get() !== null && !request.headers.has("authorization");
+    const again = hadToken && !isAuthRoute ? request.clone() : null;
+    const response = await send(authorize(request));
+    if (response.status !== 401 || again === null) return response;
+    if (!(await refresh())) return response;
+    again.headers.delete("authorization");
+    return send(authorize(again));
+  };
+
+  const api = createClient<paths>({ baseUrl, fetch: authFetch });
+
+  const signIn = (answer: AuthTokens) =>
+    tokens.set({ accessToken: answer.access_token, refreshToken: answer.refresh_token });
+
+  const signOut = async () => {
+    const current = tokens.get();
+    if (current) {
+      await api.POST("/api/v1/auth/logout", { body: { refresh_token: current.refreshToken } }).catch(() => undefined);
+    }
+    tokens.set(null);
+  };
+
+  const waitForJob = async (jobId: string, wait: WaitOptions = {}): Promise<Job> => {
+    const deadline = Date.now() + (wait.timeoutMs ?? 60_000);
+    let interval = wait.intervalMs ?? 200;
+    for (;;) {
+      wait.signal?.throwIfAborted();
+      const { data, error, response } = await api.GET("/api/v1/jobs/{job_id}", {
+        params: { path: { job_id: jobId } },
+        signal: wait.signal,
+      });
+      if (error !== undefined) throw new ApiError(response.status, error);
+      if (data.status === "succeeded" || data.status === "failed") return data;
+      if (Date.now() + interval > deadline) {
+        throw new Error(`job ${jobId} still ${data.status} after ${wait.timeoutMs ?? 60_000} ms`);
+      }
+      await sleep(interval, wait.signal);
+      interval = Math.min(interval * 2, 2_000);
+    }
+  };
+
+  const subscribe = async (onEvent: (event: LiveEvent) => void, sub: SubscribeOptions = {}): Promise<void> => {
+    let lastEventId = sub.lastEventId;
+    while (!sub.signal?.aborted) {
+      try {
+        const headers: Record<string, string> = { accept: "text/event-stream" };
+        if (lastEventId) headers["last-event-id"] = lastEventId;
+        const response = await authFetch(
+          new Request(`${baseUrl}/api/v1/events`, { headers, signal: sub.signal }),
+        );
+        if (!response.ok || !response.body) {
+          const problem = response.headers.get("content-type")?.includes("json")
+            ? ((await response.json()) as Problem)
+            : undefined;
+          throw new ApiError(response.status, problem);
+        }
+        for await (const message of readEventStream(response.body)) {
+          if (message.id) lastEventId = message.id;
+          if (message.data) onEvent(JSON.parse(message.data) as LiveEvent);
+        }
+      } catch (error) {
+        if (sub.signal?.aborted) return;
+        if (error instanceof ApiError && error.status >= 400 && error.status < 500) throw error;
+        sub.onError?.(error);
+      }
+      await sleep(sub.retryMs ?? 1_000, sub.signal).catch(() => undefined);
+    }
+  };
+
+  return { api, tokens, signIn, signOut, waitForJob, subscribe };
+}
+
+/** One Server-Sent Events message. */
+export interface EventMessage {
+  id?: string;
+  event?: string;
+  data: string;
+}
+
+/** Parses a `text/event-stream` body (WHATWG rules: comments, CRLF, multi-line data). */
+export async function* readEventStream(body: ReadableStream<Uint8Array>): AsyncGenerator<EventMessage> {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let message: EventMessage = { data: "" };
+  let hasData = false;
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true });
+      let newline: number;
+      while ((newline = buffer.search(/\r\n|\r|\n/)) >= 0) {
+        // A lone CR at the end may be the first half of a CRLF split across chunks.
+        if (newline === buffer.length - 1 && buffer.endsWith("\r")) break;
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + (buffer.startsWith("\r\n", newline) ? 2 : 1));
+        if (line === "") {
+          if (hasData) yield message;
+          message = { data: "" };
+          hasData = false;
+          continue;
+        }
+        if (line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let value = colon < 0 ? "" : line.slice(colon + 1);
+        if (value.startsWith(" ")) value = value.slice(1);
+        if (field === "data") {
+          message.data = hasData ? `${message.data}\n${value}` : value;
+          hasData = true;
+        } else if (field === "id") {
+          message.id = value;
+        } else if (field === "event") {
+          message.event = value;
+        }
+      }
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+}

@@ -1,0 +1,6 @@
+//! Reliability and security proof: the ownership matrix from the OpenAPI document, races,
+//! and faults injected into real processes.
+
+mod concurrency;
+mod faults;
+mod ownership_matrix;
