@@ -4,7 +4,7 @@
 # budget. Runs against the stack described by the environment (stack.env), as an operator
 # so that admin endpoints are exercised too. Exit code: schemathesis' verdict.
 #
-#   FUZZ_MAX_EXAMPLES (default 25) cases per operation and phase; FUZZ_SEED (default 20261124).
+#   FUZZ_MAX_EXAMPLES (default 60) cases per operation and phase; FUZZ_SEED (default 20261124).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,12 +30,14 @@ token="$(curl -fsS -X POST "$API_URL/api/v1/auth/register" -H 'content-type: app
 #   auth_logout         revokes refresh tokens (harmless, but only for the token in the body)
 #                       -- fuzzed: kept in the run.
 status=0
-"$SCHEMATHESIS_BIN" run "$API_URL/openapi.json" \
+# From the scratch directory: schemathesis keeps a crash cache in its working directory.
+cd "$work"
+"$SCHEMATHESIS_BIN" --config-file "$ROOT/scripts/schemathesis.toml" run "$API_URL/openapi.json" \
   --url "$API_URL" \
   --header "Authorization: Bearer $token" \
   --phases examples,coverage,fuzzing,stateful \
   --checks all \
-  --max-examples "${FUZZ_MAX_EXAMPLES:-25}" \
+  --max-examples "${FUZZ_MAX_EXAMPLES:-60}" \
   --seed "${FUZZ_SEED:-20261124}" \
   --generation-deterministic \
   --workers 2 \
@@ -50,5 +52,6 @@ if ((status != 0)); then
   echo "--- api log: server errors" >&2
   grep -E '"status":5[0-9][0-9]|panicked' "$work/api.log" | tail -20 >&2 || true
 fi
+cd "$ROOT"
 rm -rf "$work"
 exit "$status"

@@ -4,6 +4,10 @@
 //! - Request bodies refuse unknown fields (`deny_unknown_fields`), so their schemas say
 //!   `additionalProperties: false`.
 //! - Operations with a body can also answer 413 (over 1 MiB) and 415 (not JSON).
+//! - Rules the domain enforces on text are stated as patterns ([`TEXT_RULES`]): names and
+//!   topics are trimmed and must hold visible text without control characters; emails are
+//!   emails; an `Idempotency-Key` is visible ASCII. Request bodies are validated against
+//!   this finished document (`middleware::schema`), so the document is what is enforced.
 //!
 //! The same document feeds `/openapi.json`, the committed snapshot, the SDK and the `Allow`
 //! header of 405 answers.
@@ -22,6 +26,25 @@ pub fn document() -> &'static str {
         serde_json::to_string_pretty(&doc).expect("a JSON value serializes")
     })
 }
+
+/// Text with at least `n` (1 or 2) visible characters once surrounding white space is
+/// trimmed, and no control characters.
+const VISIBLE_1: &str = r"^[ \t\n\r]*[^\s\x00-\x1F\x7F-\x9F]([^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F])?[ \t\n\r]*$";
+const VISIBLE_2: &str =
+    r"^[ \t\n\r]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][ \t\n\r]*$";
+/// 1–255 visible ASCII characters.
+pub const IDEMPOTENCY_KEY: &str = "^[!-~]{1,255}$";
+
+/// `(schema, property, pattern, for the array's items)`.
+const TEXT_RULES: &[(&str, &str, &str, bool)] = &[
+    ("RegisterRequest", "fullname", VISIBLE_2, false),
+    ("UpdateProfileRequest", "fullname", VISIBLE_2, false),
+    ("CreateSessionRequest", "role", VISIBLE_2, false),
+    ("UpdateSessionRequest", "role", VISIBLE_2, false),
+    ("CreateSessionRequest", "topics", VISIBLE_1, true),
+    ("UpdateSessionRequest", "topics", VISIBLE_1, true),
+    ("GenerateRequest", "topics", VISIBLE_1, true),
+];
 
 fn problem(description: &str) -> Value {
     json!({
@@ -63,6 +86,63 @@ fn complete(doc: &mut Value) {
         if schema["type"] == "object" {
             schema["additionalProperties"] = json!(false);
         }
+        if let Some(email) = schema["properties"].get_mut("email") {
+            email["format"] = json!("email");
+        }
+    }
+    unsigned_minimums(doc);
+    for (schema, property, pattern, items) in TEXT_RULES {
+        let field = &mut doc["components"]["schemas"][*schema]["properties"][*property];
+        assert!(
+            field.is_object(),
+            "{schema}.{property} is not in the document"
+        );
+        let target = if *items {
+            field["items"]["minLength"] = json!(1);
+            field["items"]["maxLength"] = json!(50);
+            &mut field["items"]
+        } else {
+            field
+        };
+        target["pattern"] = json!(pattern);
+    }
+    for path in doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.values_mut())
+    {
+        for op in path
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
+            let params = op.get_mut("parameters").and_then(Value::as_array_mut);
+            for param in params.into_iter().flatten() {
+                if param["name"] == "Idempotency-Key" {
+                    param["schema"]["pattern"] = json!(IDEMPOTENCY_KEY);
+                    param["schema"]["maxLength"] = json!(255);
+                }
+            }
+        }
+    }
+}
+
+/// poem-openapi marks unsigned integers with `format: uint32` (or 8/16/64) but no
+/// `minimum`; say `minimum: 0`, which is what parsing enforces.
+fn unsigned_minimums(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let unsigned = map
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| f.starts_with("uint"));
+            if unsigned && map.get("type").is_some_and(|t| t == "integer") {
+                map.entry("minimum").or_insert(json!(0));
+            }
+            map.values_mut().for_each(unsigned_minimums);
+        }
+        Value::Array(items) => items.iter_mut().for_each(unsigned_minimums),
+        _ => {}
     }
 }
 

@@ -177,6 +177,7 @@ impl Jobs {
             updated_at: now,
             started_at: None,
             finished_at: None,
+            notified: false,
         };
         self.col.insert_one(&record).await?;
         Ok(Created::New(record))
@@ -498,6 +499,7 @@ impl Jobs {
                     "$set": {
                         "status": JobStatus::Queued.as_str(), "attempt": 0, "progress": 0,
                         "attempts": [], "task_id": task_id, "updated_at": now,
+                        "notified": false,
                     },
                     "$unset": {
                         "error": "", "result": "", "dead_at": "", "started_at": "",
@@ -522,6 +524,31 @@ impl Jobs {
             .await?
             .try_collect()
             .await
+    }
+
+    /// Ended jobs whose owner was not notified, ended before `before`.
+    pub async fn unnotified(&self, before: DateTime, limit: i64) -> Result<Vec<JobRecord>, Error> {
+        self.col
+            .find(doc! {
+                "status": { "$in": [JobStatus::Succeeded.as_str(), JobStatus::Failed.as_str()] },
+                "notified": { "$ne": true },
+                "finished_at": { "$lt": before },
+            })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Records that the owner was notified of run `run`'s ending.
+    pub async fn mark_notified(&self, id: &str, run: i32) -> Result<(), Error> {
+        self.col
+            .update_one(
+                doc! { "_id": id, "run": run },
+                doc! { "$set": { "notified": true } },
+            )
+            .await
+            .map(drop)
     }
 
     /// Hands the job to a new task, if `old` is still responsible for it.

@@ -402,10 +402,19 @@ impl Questions {
     }
 
     /// How many questions of the session a job run (`added_by` tag) already added.
-    pub async fn added_by(&self, session_id: ObjectId, tag: &str) -> Result<u64, Error> {
-        self.col
-            .count_documents(doc! { "session_id": session_id, "added_by": tag })
-            .await
+    pub async fn added_by(&self, session_id: ObjectId, tag: &str) -> Result<Vec<ObjectId>, Error> {
+        let rows: Vec<Document> = self
+            .col
+            .clone_with_type::<Document>()
+            .find(doc! { "session_id": session_id, "added_by": tag })
+            .projection(doc! { "_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|d| d.get_object_id("_id").ok())
+            .collect())
     }
 
     /// The texts of the session's questions, newest first (at most `limit`).

@@ -171,6 +171,10 @@ pub struct JobRecord {
     /// When the current run finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime>,
+    /// Whether the owner was notified of this run's ending (a worker that dies between
+    /// ending a job and notifying leaves `false`; the reconciler finishes the job).
+    #[serde(default)]
+    pub notified: bool,
 }
 
 /// Parameters of a probe job.

@@ -908,7 +908,10 @@ export interface components {
          * @description Request a reset code.
          */
         ForgotPasswordRequest: {
-            /** @description The account's email address. */
+            /**
+             * Format: email
+             * @description The account's email address.
+             */
             email: string;
         };
         /**
@@ -1151,7 +1154,10 @@ export interface components {
          * @description Credentials.
          */
         LoginRequest: {
-            /** @description Email address. */
+            /**
+             * Format: email
+             * @description Email address.
+             */
             email: string;
             /** @description Password. */
             password: string;
@@ -1379,7 +1385,10 @@ export interface components {
         RegisterRequest: {
             /** @description 2–100 characters. */
             fullname: string;
-            /** @description A valid email address; unique, case-insensitive. */
+            /**
+             * Format: email
+             * @description A valid email address; unique, case-insensitive.
+             */
             email: string;
             /** @description 8–128 characters. */
             password: string;
@@ -1389,7 +1398,10 @@ export interface components {
          * @description Set a new password with a reset code.
          */
         ResetPasswordRequest: {
-            /** @description The account's email address. */
+            /**
+             * Format: email
+             * @description The account's email address.
+             */
             email: string;
             /** @description The 6-digit code from the email. */
             code: string;
@@ -1676,7 +1688,10 @@ export interface components {
          * @description Check a reset code without using it.
          */
         VerifyCodeRequest: {
-            /** @description The account's email address. */
+            /**
+             * Format: email
+             * @description The account's email address.
+             */
             email: string;
             /** @description The 6-digit code from the email. */
             code: string;

@@ -79,6 +79,7 @@ pub(super) async fn batch(
     attempt: &Attempt,
     brief: &Brief,
     taken: &HashSet<String>,
+    use_cache: bool,
 ) -> Result<Batch, JobError> {
     let ctx = attempt.ctx();
     let job = &attempt.job;
@@ -86,9 +87,13 @@ pub(super) async fn batch(
         return Ok(ai::from_bank(brief, taken, seed(job)));
     };
     let key = cache::key(&ctx.kv, brief);
-    let cached = ai::unseen(cache::get(&ctx.kv, &key).await, taken);
+    let cached = if use_cache {
+        ai::unseen(cache::get(&ctx.kv, &key).await, taken)
+    } else {
+        Vec::new()
+    };
     let usable = cached.iter().filter(|c| ai::is_valid(c)).count();
-    if usable >= brief.count as usize {
+    if use_cache && usable >= brief.count as usize {
         metrics::counter!("ai_cache_total", "outcome" => "hit").increment(1);
         return Ok(Batch {
             candidates: cached,
@@ -147,51 +152,72 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
         .ok_or_else(|| JobError::permanent("the job names no session"))?;
     let questions = Questions::new(&ctx.db);
     let tag = format!("{}:{}", job.id, job.run);
-    let done = questions.added_by(session_id, &tag).await?;
-    let wanted = u64::from(p.count).saturating_sub(done);
-    let view = load(attempt, session_id).await?;
+    let before: Vec<String> = questions
+        .added_by(session_id, &tag)
+        .await?
+        .into_iter()
+        .map(bson::oid::ObjectId::to_hex)
+        .collect();
+    let wanted = u64::from(p.count).saturating_sub(before.len() as u64);
     if wanted == 0 {
         // An earlier attempt of this run added everything; it just did not get to finish.
-        return Ok(
-            doc! { "questions_added": i64::try_from(done).unwrap_or(0), "duplicates_dropped": 0, "invalid_dropped": 0 },
-        );
+        return Ok(doc! {
+            "questions_added": i64::try_from(before.len()).unwrap_or(0),
+            "duplicates_dropped": 0, "invalid_dropped": 0, "question_ids": before,
+        });
     }
-    let room = i64::from(ctx.max_questions) - i64::from(view.session.question_count);
-    if room <= 0 {
-        return Err(JobError::permanent(format!(
-            "the session is full: it holds the maximum of {} questions",
-            ctx.max_questions
-        )));
-    }
-    let want = u32::try_from(i64::try_from(wanted).unwrap_or(i64::MAX).min(room)).unwrap_or(0);
     attempt.progress(10).await;
 
-    let topics = if p.topics.is_empty() {
-        view.session.topics.clone()
-    } else {
-        p.topics.clone()
-    };
-    let brief = view.brief(topics, p.difficulty, want);
-    let batch = batch(attempt, &brief, &view.taken).await?;
-    attempt.progress(60).await;
+    // Jobs of one session running at once can pick the same candidate (from the cache, or
+    // a provider repeating itself); the unique index lets one of them have it. The loser
+    // looks again with the session as it is now, and without the cache, instead of
+    // spending an attempt.
+    let mut round = 0;
+    let (batch, checked, repeats, added) = loop {
+        let view = load(attempt, session_id).await?;
+        let room = i64::from(ctx.max_questions) - i64::from(view.session.question_count);
+        if room <= 0 {
+            return Err(JobError::permanent(format!(
+                "the session is full: it holds the maximum of {} questions",
+                ctx.max_questions
+            )));
+        }
+        let want =
+            u32::try_from(i64::try_from(wanted).unwrap_or(i64::MAX).min(room)).unwrap_or(0);
+        let topics = if p.topics.is_empty() {
+            view.session.topics.clone()
+        } else {
+            p.topics.clone()
+        };
+        let brief = view.brief(topics, p.difficulty, want);
+        let use_cache = round == 0 && job.attempt == 1;
+        let batch = batch(attempt, &brief, &view.taken, use_cache).await?;
+        attempt.progress(60).await;
 
-    let checked = ai::check(&batch.candidates, batch.origin.source(), &tag);
-    let mut seen = view.taken.clone();
-    let (fresh, repeats): (Vec<_>, Vec<_>) = checked
-        .items
-        .into_iter()
-        .partition(|q| seen.insert(text_hash(&q.question)));
-    let mut fresh = fresh;
-    fresh.truncate(want as usize);
+        let checked = ai::check(&batch.candidates, batch.origin.source(), &tag);
+        let mut seen = view.taken.clone();
+        let (fresh, repeats): (Vec<_>, Vec<_>) = checked
+            .items
+            .iter()
+            .cloned()
+            .partition(|q| seen.insert(text_hash(&q.question)));
+        let mut fresh = fresh;
+        fresh.truncate(want as usize);
+        let added = questions
+            .add(job.user_id, session_id, fresh, ctx.max_questions)
+            .await?
+            .ok_or_else(|| JobError::permanent("the session no longer exists"))?;
+        round += 1;
+        let raced = added.inserted.is_empty() && added.duplicates > 0 && added.over_cap == 0;
+        if raced && round < 3 {
+            continue;
+        }
+        break (batch, checked, repeats, added);
+    };
     metrics::counter!("ai_items_dropped_total", "reason" => "invalid")
         .increment(checked.invalid as u64);
     metrics::counter!("ai_items_dropped_total", "reason" => "duplicate")
-        .increment(repeats.len() as u64);
-
-    let added = questions
-        .add(job.user_id, session_id, fresh, ctx.max_questions)
-        .await?
-        .ok_or_else(|| JobError::permanent("the session no longer exists"))?;
+        .increment((repeats.len() + added.duplicates) as u64);
     if added.inserted.is_empty() {
         if added.over_cap > 0 {
             return Err(JobError::permanent("the session is full"));
@@ -204,8 +230,9 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
     }
     common::db::analytics::invalidate(&ctx.kv, job.user_id).await;
     attempt.progress(95).await;
-    let ids: Vec<String> = added.inserted.iter().map(|q| q.id.to_hex()).collect();
-    let total = done + added.inserted.len() as u64;
+    let mut ids = before;
+    ids.extend(added.inserted.iter().map(|q| q.id.to_hex()));
+    let total = ids.len() as u64;
     Ok(doc! {
         "questions_added": i64::try_from(total).unwrap_or(0),
         "duplicates_dropped": i64::try_from(repeats.len() + added.duplicates).unwrap_or(0),

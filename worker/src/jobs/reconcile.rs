@@ -1,5 +1,6 @@
 //! The reconciler: every worker periodically looks for job records that lost their
-//! delivery and gives them one, and publishes queue gauges.
+//! delivery and gives them one, notifies owners of runs that ended without their
+//! notification (a worker killed between the two writes), and publishes queue gauges.
 //!
 //! The rule that keeps record and queue consistent: the record is written first and the
 //! task pushed second. A record whose push never happened (the api died in between), or
@@ -37,6 +38,11 @@ pub async fn pass(ctx: &JobContext) -> anyhow::Result<usize> {
     if pushed > 0 {
         tracing::warn!(pushed, "re-enqueued jobs that had lost their delivery");
         metrics::counter!("jobs_reenqueued_total").increment(pushed as u64);
+    }
+    // Runs that ended without their notification (the worker died in between).
+    for job in jobs.unnotified(before, 100).await? {
+        tracing::warn!(job_id = %job.id, "notifying the owner of a job that ended unannounced");
+        super::runner::notify(ctx, &job).await?;
     }
     Ok(pushed)
 }

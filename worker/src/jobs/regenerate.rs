@@ -33,7 +33,7 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
     }
     // A few candidates, so that one survives validation and de-duplication.
     let brief = view.brief(topics, Some(current.difficulty), 3);
-    let batch = batch(attempt, &brief, &view.taken).await?;
+    let batch = batch(attempt, &brief, &view.taken, attempt.job.attempt == 1).await?;
     attempt.progress(60).await;
     let checked = ai::check(&batch.candidates, batch.origin.source(), &tag);
     for item in &checked.items {

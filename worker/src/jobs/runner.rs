@@ -296,22 +296,32 @@ async fn finished(ctx: &JobContext, job: &JobRecord) {
     }
     tracing::info!(job_id = %job.id, kind, outcome, attempts = job.attempt, "job finished");
     publish(ctx, job, job.status, job.progress, job.attempt).await;
-    if !job.kind.user_facing() {
-        return;
+    if let Err(e) = notify(ctx, job).await {
+        // The reconciler notices `notified: false` and tries again.
+        tracing::warn!(job_id = %job.id, error = %e, "owner not notified yet");
     }
-    let notification = Notification {
-        id: ObjectId::new(),
-        user_id: job.user_id,
-        job_id: job.id.clone(),
-        run: job.run,
-        kind: job.kind,
-        status: job.status,
-        message: message(job),
-        read: false,
-        created_at: DateTime::now(),
-    };
-    match Notifications::new(&ctx.db).insert_once(&notification).await {
-        Ok(true) => {
+}
+
+/// Stores the owner's notification of this run's ending (once, however often called) and
+/// publishes it, then marks the job notified. Called when a run ends, and by the reconciler
+/// for runs whose worker died in between.
+pub async fn notify(ctx: &JobContext, job: &JobRecord) -> anyhow::Result<()> {
+    if job.kind.user_facing() {
+        let notification = Notification {
+            id: ObjectId::new(),
+            user_id: job.user_id,
+            job_id: job.id.clone(),
+            run: job.run,
+            kind: job.kind,
+            status: job.status,
+            message: message(job),
+            read: false,
+            created_at: DateTime::now(),
+        };
+        if Notifications::new(&ctx.db)
+            .insert_once(&notification)
+            .await?
+        {
             let event = LiveEvent::Notification {
                 id: notification.id.to_hex(),
                 job_id: job.id.clone(),
@@ -322,9 +332,9 @@ async fn finished(ctx: &JobContext, job: &JobRecord) {
                 tracing::warn!(error = %e, "notification event not published");
             }
         }
-        Ok(false) => {}
-        Err(e) => tracing::warn!(error = %e, "notification not stored"),
     }
+    Jobs::new(&ctx.db).mark_notified(&job.id, job.run).await?;
+    Ok(())
 }
 
 /// The notification's text.
