@@ -27,6 +27,11 @@ cargo fmt --all -- --check
 step "SDK: generated code matches docs/openapi.json"
 scripts/sdk.sh check
 
+step "dependency licences and bans (cargo deny, offline)"
+eval "$(scripts/stack.sh env)"
+cargo fetch --locked --quiet
+"$CARGO_DENY" --offline --log-level error check licenses bans
+
 step "cargo clippy"
 cargo clippy --all-targets --workspace --locked -- -D warnings
 
@@ -47,21 +52,19 @@ cargo test --workspace --all-targets --locked "$@" 2>&1 | tee "$STACK_DIR/test.l
 status=${PIPESTATUS[0]}
 set -e
 
-if ((status == 0)); then
-  step "TypeScript SDK: type-check, build, tests against a live api + worker"
-  set +e
-  scripts/sdk.sh test 2>&1 | tee "$STACK_DIR/sdk.log"
-  status=${PIPESTATUS[0]}
-  set -e
-fi
+step "TypeScript SDK: type-check, build, tests against a live api + worker"
+set +e
+scripts/sdk.sh test 2>&1 | tee "$STACK_DIR/sdk.log"
+sdk_status=${PIPESTATUS[0]}
+set -e
 
-if ((status == 0)); then
-  step "schema fuzzing of the live api (schemathesis)"
-  set +e
-  scripts/fuzz-api.sh 2>&1 | tee "$STACK_DIR/fuzz.log"
-  status=${PIPESTATUS[0]}
-  set -e
-fi
+step "schema fuzzing of the live api (schemathesis)"
+set +e
+scripts/fuzz-api.sh 2>&1 | tee "$STACK_DIR/fuzz.log"
+fuzz_status=${PIPESTATUS[0]}
+set -e
+((status == 0)) && status=$sdk_status
+((status == 0)) && status=$fuzz_status
 
 # One line for all suites: cargo's "test result:" lines and vitest's "Tests N passed".
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

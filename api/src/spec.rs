@@ -32,6 +32,9 @@ pub fn document() -> &'static str {
 const VISIBLE_1: &str = r"^[ \t\n\r]*[^\s\x00-\x1F\x7F-\x9F]([^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F])?[ \t\n\r]*$";
 const VISIBLE_2: &str =
     r"^[ \t\n\r]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][ \t\n\r]*$";
+/// At least 5 (10) characters once surrounding white space is trimmed; any text within.
+const TRIMMED_5: &str = r"^\s*\S[\s\S]{3,}\S\s*$";
+const TRIMMED_10: &str = r"^\s*\S[\s\S]{8,}\S\s*$";
 /// 1–255 visible ASCII characters.
 pub const IDEMPOTENCY_KEY: &str = "^[!-~]{1,255}$";
 
@@ -44,6 +47,10 @@ const TEXT_RULES: &[(&str, &str, &str, bool)] = &[
     ("CreateSessionRequest", "topics", VISIBLE_1, true),
     ("UpdateSessionRequest", "topics", VISIBLE_1, true),
     ("GenerateRequest", "topics", VISIBLE_1, true),
+    ("AddQuestionRequest", "question", TRIMMED_5, false),
+    ("AddQuestionRequest", "answer", TRIMMED_10, false),
+    ("UpdateQuestionRequest", "question", TRIMMED_5, false),
+    ("UpdateQuestionRequest", "answer", TRIMMED_10, false),
 ];
 
 fn problem(description: &str) -> Value {

@@ -48,7 +48,12 @@ impl Cursor {
             return Err(BadCursor);
         }
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| BadCursor)?;
-        serde_json::from_slice::<Self>(&bytes).map_err(|_| BadCursor)
+        let cursor = serde_json::from_slice::<Self>(&bytes).map_err(|_| BadCursor)?;
+        // One text per position: anything but the exact encoding we issue is refused.
+        if cursor.encode() != text {
+            return Err(BadCursor);
+        }
+        Ok(cursor)
     }
 }
 
@@ -105,7 +110,11 @@ impl KeyCursor {
         }
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| BadCursor)?;
         let wire: KeyCursorWire = serde_json::from_slice(&bytes).map_err(|_| BadCursor)?;
-        Ok(Self(wire.k))
+        let cursor = Self(wire.k);
+        if cursor.encode() != text {
+            return Err(BadCursor);
+        }
+        Ok(cursor)
     }
 }
 
@@ -236,6 +245,73 @@ mod tests {
         };
         assert!(plain.after_newest().is_ok() && plain.after_pinned_newest().is_err());
         assert!(pinned.after_pinned_newest().is_ok() && pinned.after_newest().is_err());
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn cursor() -> impl Strategy<Value = Cursor> {
+            (
+                proptest::option::of(any::<bool>()),
+                any::<i64>(),
+                any::<[u8; 12]>(),
+            )
+                .prop_map(|(pinned, created_at_ms, id)| Cursor {
+                    pinned,
+                    created_at_ms,
+                    id: ObjectId::from_bytes(id),
+                })
+        }
+
+        proptest! {
+            /// Every cursor we issue reads back as itself.
+            #[test]
+            fn issued_cursors_round_trip(c in cursor(), k in "\\PC{0,60}") {
+                prop_assert_eq!(Cursor::decode(&c.encode()), Ok(c));
+                let key = KeyCursor(k);
+                prop_assert_eq!(KeyCursor::decode(&key.encode()), Ok(key));
+            }
+
+            /// Arbitrary text never panics, and whatever is accepted is exactly an encoding
+            /// we would issue (no second spelling of a position is accepted).
+            #[test]
+            fn arbitrary_text_is_refused_or_canonical(text in "\\PC{0,300}") {
+                if let Ok(c) = Cursor::decode(&text) {
+                    prop_assert_eq!(c.encode(), text.clone());
+                }
+                if let Ok(k) = KeyCursor::decode(&text) {
+                    prop_assert_eq!(k.encode(), text);
+                }
+            }
+
+            /// Base64 of arbitrary bytes (JSON-looking or not) is refused unless canonical.
+            #[test]
+            fn arbitrary_payloads_are_refused_or_canonical(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
+                let text = URL_SAFE_NO_PAD.encode(&bytes);
+                if let Ok(c) = Cursor::decode(&text) {
+                    prop_assert_eq!(c.encode(), text);
+                }
+            }
+
+            /// A cursor with one character changed, dropped or added is refused or is
+            /// another canonical cursor; never a panic.
+            #[test]
+            fn corrupted_cursors_are_refused_or_canonical(c in cursor(), at in any::<prop::sample::Index>(), ch in any::<char>(), op in 0..3u8) {
+                let mut chars: Vec<char> = c.encode().chars().collect();
+                let i = at.index(chars.len());
+                match op {
+                    0 => chars[i] = ch,
+                    1 => { chars.remove(i); }
+                    _ => chars.insert(i, ch),
+                }
+                let text: String = chars.into_iter().collect();
+                if let Ok(other) = Cursor::decode(&text) {
+                    prop_assert_eq!(other.encode(), text);
+                }
+            }
+        }
     }
 
     #[test]

@@ -377,3 +377,38 @@ impl JobsApi {
         Ok(JobResponse::Ok(Json(present(&state, job).await?)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::idempotency_key;
+    use crate::routes::object_id;
+
+    proptest! {
+        /// A key is accepted exactly when it is 1–255 visible ASCII characters (the pattern
+        /// the OpenAPI document states), whatever else arrives.
+        #[test]
+        fn idempotency_keys_follow_the_documented_rule(key in "\\PC{0,300}", ascii in "[!-~]{1,255}") {
+            let expected = !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| (b'!'..=b'~').contains(&b));
+            prop_assert_eq!(idempotency_key(Some(key.clone())).is_ok(), expected, "{:?}", key);
+            prop_assert_eq!(idempotency_key(Some(ascii.clone())).ok().flatten(), Some(ascii));
+        }
+
+        /// Path ids: 24 hex digits are ids; anything else is "not found", never a panic.
+        #[test]
+        fn object_ids_are_24_hex_digits_or_not_found(raw in "\\PC{0,40}", hex in "[0-9a-f]{24}") {
+            let is_hex = raw.len() == 24 && raw.bytes().all(|b| b.is_ascii_hexdigit());
+            prop_assert_eq!(object_id(&raw, "thing").is_ok(), is_hex);
+            prop_assert_eq!(object_id(&hex, "thing").map(|id| id.to_hex()).ok(), Some(hex));
+        }
+    }
+
+    #[test]
+    fn the_documented_key_pattern_is_the_enforced_one() {
+        assert_eq!(crate::spec::IDEMPOTENCY_KEY, "^[!-~]{1,255}$");
+        assert!(idempotency_key(Some("x".repeat(256))).is_err());
+        assert!(idempotency_key(Some("with space".into())).is_err());
+        assert!(idempotency_key(Some("é".into())).is_err());
+    }
+}

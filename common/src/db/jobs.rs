@@ -471,9 +471,10 @@ impl Jobs {
         self.col
             .update_one(
                 doc! { "_id": id, "status": JobStatus::Queued.as_str(), "attempt": 0 },
+                // The caller was answered 503 at once: nobody is waiting for a notification.
                 doc! { "$set": {
                     "status": JobStatus::Failed.as_str(), "error": reason,
-                    "finished_at": now, "updated_at": now,
+                    "finished_at": now, "updated_at": now, "notified": true,
                 } },
             )
             .await

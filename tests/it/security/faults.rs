@@ -309,13 +309,17 @@ async fn exports_with_s3_down_retry_with_backoff_then_fail_cleanly() {
     assert!(error.contains("file store"), "{error}");
     let attempts = job["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 3, "{job}");
-    let started: Vec<chrono::DateTime<chrono::Utc>> = attempts
-        .iter()
-        .map(|a| a["started_at"].as_str().unwrap().parse().unwrap())
-        .collect();
-    let gap1 = started[1] - started[0];
-    let gap2 = started[2] - started[1];
-    assert!(gap2 > gap1, "backoff grows: {gap1} then {gap2}");
+    // The pause between an attempt's end and the next one's start doubles (base 300 ms,
+    // ±20 %: 240–360 ms, then 480–720 ms).
+    let time = |a: &Value, field: &str| -> chrono::DateTime<chrono::Utc> {
+        a[field].as_str().unwrap().parse().unwrap()
+    };
+    let pause1 = time(&attempts[1], "started_at") - time(&attempts[0], "finished_at");
+    let pause2 = time(&attempts[2], "started_at") - time(&attempts[1], "finished_at");
+    assert!(
+        pause1.num_milliseconds() >= 200 && pause2 > pause1,
+        "backoff grows: {pause1} then {pause2}"
+    );
     let files: Vec<_> = walk(s3.data_dir())
         .into_iter()
         .filter(|p| p.is_file())

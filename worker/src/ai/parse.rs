@@ -113,4 +113,59 @@ mod tests {
         assert_eq!(c[0].question, "");
         assert_eq!(c[1].question, "Why?");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn candidate() -> impl Strategy<Value = Candidate> {
+            // Text with brackets, braces, quotes and fences inside, as real answers have.
+            let text = "[a-zA-Z0-9 \\[\\]{}\"`:,.\n東京📌]{0,80}";
+            (text, text, "easy|medium|hard", "[a-zA-Z ]{0,20}").prop_map(
+                |(question, answer, difficulty, category)| Candidate {
+                    question,
+                    answer,
+                    difficulty,
+                    category,
+                },
+            )
+        }
+
+        proptest! {
+            /// Any text at all: no panic.
+            #[test]
+            fn never_panics(text in "\\PC{0,400}", noisy in "[\\[\\]{}\":,a-z0-9 ]{0,200}") {
+                let _ = candidates(&text);
+                let _ = candidates(&noisy);
+            }
+
+            /// The JSON we asked for, wrapped in prose (without brackets) and code fences,
+            /// bare or as `{"questions": [...]}`: read back exactly.
+            #[test]
+            fn reads_the_reply_wherever_it_sits(
+                items in proptest::collection::vec(candidate(), 1..6),
+                before in "[a-zA-Z .,!:\\n]{0,60}",
+                after in "\\PC{0,60}",
+                wrapped in any::<bool>(),
+                fenced in any::<bool>(),
+            ) {
+                let json = if wrapped {
+                    serde_json::json!({ "questions": items }).to_string()
+                } else {
+                    serde_json::to_string(&items).unwrap()
+                };
+                let body = if fenced { format!("```json\n{json}\n```") } else { json };
+                let text = format!("{before}{body}{after}");
+                prop_assert_eq!(candidates(&text), Some(items));
+            }
+
+            /// Text with no object inside an array or a `questions` list is never taken
+            /// for questions.
+            #[test]
+            fn no_questions_without_objects(text in "[^{]{0,300}") {
+                prop_assert_eq!(candidates(&text), None);
+            }
+        }
+    }
 }

@@ -182,8 +182,7 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
                 ctx.max_questions
             )));
         }
-        let want =
-            u32::try_from(i64::try_from(wanted).unwrap_or(i64::MAX).min(room)).unwrap_or(0);
+        let want = u32::try_from(i64::try_from(wanted).unwrap_or(i64::MAX).min(room)).unwrap_or(0);
         let topics = if p.topics.is_empty() {
             view.session.topics.clone()
         } else {
