@@ -55,7 +55,9 @@ async fn main() -> anyhow::Result<()> {
                 Sessions::new(&db).insert(&session).await?;
                 let items = (0..per)
                     .map(|q| NewQuestion {
-                        question: format!("Session {s} question {q}: how would you shard a table of orders?"),
+                        question: format!(
+                            "Session {s} question {q}: how would you shard a table of orders?"
+                        ),
                         answer: answer.clone(),
                         notes: String::new(),
                         difficulty: [Difficulty::Easy, Difficulty::Medium, Difficulty::Hard][q % 3],
@@ -66,7 +68,12 @@ async fn main() -> anyhow::Result<()> {
                     })
                     .collect();
                 Questions::new(&db)
-                    .add(user, session.id, items, u32::try_from(per).unwrap_or(u32::MAX))
+                    .add(
+                        user,
+                        session.id,
+                        items,
+                        u32::try_from(per).unwrap_or(u32::MAX),
+                    )
                     .await?;
                 anyhow::Ok(session.id)
             }

@@ -39,7 +39,10 @@ async fn redis_calls(kv: &Kv) -> anyhow::Result<u64> {
         .sum())
 }
 
-#[expect(clippy::print_stdout, reason = "a benchmark reports on standard output")]
+#[expect(
+    clippy::print_stdout,
+    reason = "a benchmark reports on standard output"
+)]
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let tasks: usize = std::env::args()
