@@ -231,6 +231,17 @@ for run in range(RUNS):
     if created < 4900:
         notes.append(f"create run {run}: only {created} of 5000 answered 201 ({r['codes']})")
     cpu["create"].append(us)
+# Logins: password verification (Argon2id) dominates; measured for capacity planning.
+login_body = os.path.join(STACK_DIR, "login.json")
+with open(login_body, "w") as f:
+    json.dump({"email": owner["user"]["email"], "password": "benchmark-password"}, f)
+cpu["login"] = []
+login_rps = []
+for _ in range(RUNS):
+    us, r = cpu_per_request(api.base + "/api/v1/auth/login", 200, "POST", ["-D", login_body, "-T", "application/json"])
+    cpu["login"].append(us)
+    login_rps.append(r["rps"])
+record("login_rps", login_rps)
 record("cpu", cpu)
 log(f"CPU µs/request: list {med(cpu['list']):.0f}, get {med(cpu['get_session']):.0f}, create {med(cpu['create']):.0f}")
 
@@ -388,9 +399,12 @@ w("|---|---:|")
 w(f"| list questions (50 items) | {spread(results['cpu']['list'], '{:.0f}')} |")
 w(f"| get session | {spread(results['cpu']['get_session'], '{:.0f}')} |")
 w(f"| create question (transaction) | {spread(results['cpu']['create'], '{:.0f}')} |")
+w(f"| login (Argon2id verification) | {spread(results['cpu']['login'], '{:.0f}')} |")
 list_cpu = med(results["cpu"]["list"])
 w("")
 w(f"- Target ≤ 200 µs per list request: median {list_cpu:.0f} µs, {verdict(list_cpu <= 200)} (the Node service: about 2,100 µs).")
+w("")
+w(f"Logins served per second by one api process (32 connections): {spread(results['login_rps'], '{:.0f}')}.")
 w("")
 w("## 3. Queue throughput")
 w("")

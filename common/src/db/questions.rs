@@ -29,6 +29,10 @@ pub use sessions::ListError;
 pub const COLLECTION: &str = "questions";
 /// Name of the `{session_id: 1, is_pinned: -1, created_at: -1}` index.
 pub const BY_SESSION_PINNED: &str = "session_id_1_is_pinned_-1_created_at_-1";
+/// Name of the index serving search: the user's questions, newest first, in exactly the
+/// order search pages through them (so it stops after one page of matches instead of
+/// sorting every question of the user).
+pub const BY_USER_NEWEST: &str = "user_id_1_created_at_-1__id_-1";
 /// Name of the `{session_id: 1, category: 1}` index.
 pub const BY_SESSION_CATEGORY: &str = "session_id_1_category_1";
 
@@ -319,6 +323,7 @@ impl Questions {
             .col
             .find(doc! { "user_id": user_id, "$and": all })
             .sort(doc! { "created_at": -1, "_id": -1 })
+            .hint(Hint::Name(BY_USER_NEWEST.to_owned()))
             .limit(i64::from(limit) + 1)
             .await?
             .try_collect()
