@@ -3,6 +3,12 @@
 use anyhow::Context;
 use common::config::Env;
 
+/// mimalloc instead of glibc's allocator: a request allocates and frees many small
+/// buffers (documents, JSON values); profiling showed a quarter of the api's CPU in
+/// malloc/free under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config =
