@@ -64,7 +64,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
         .at("/openapi.json", get(openapi_endpoint))
         .nest("/docs", docs)
         .at("/metrics", get(metrics_endpoint))
-        .with(ValidateBodies::from_document())
+        .with(ValidateBodies::shared())
         .with(BodyLimit::new(MAX_BODY_BYTES))
         .with(CatchPanic::new())
         .with(ProblemJson)

@@ -37,8 +37,15 @@ impl std::fmt::Debug for ValidateBodies {
 }
 
 impl ValidateBodies {
+    /// The validators of [`spec::document`], compiled once per process and shared by every
+    /// app built in it.
+    pub fn shared() -> Self {
+        static SHARED: std::sync::OnceLock<ValidateBodies> = std::sync::OnceLock::new();
+        SHARED.get_or_init(Self::from_document).clone()
+    }
+
     /// Compiles the request schemas of [`spec::document`].
-    pub fn from_document() -> Self {
+    fn from_document() -> Self {
         let doc: Value = serde_json::from_str(spec::document()).expect("document is JSON");
         let components = doc["components"].clone();
         let mut ops = Vec::new();
