@@ -63,6 +63,8 @@ pub struct ApiConfig {
     /// Browser origins allowed to call the api cross-origin (`CORS_ALLOWED_ORIGINS`); none
     /// when empty (mobile apps and server-side callers do not need CORS).
     pub cors_origins: Vec<String>,
+    /// How many live-event streams may be open at once.
+    pub event_streams: common::events::StreamLimits,
 }
 
 /// Analytics settings.
@@ -113,6 +115,10 @@ impl ApiConfig {
                 }
             },
             cors_origins: cors_origins(env)?,
+            event_streams: common::events::StreamLimits {
+                per_user: env.parse_or("EVENTS_MAX_STREAMS_PER_USER", 5)?,
+                per_instance: env.parse_or("EVENTS_MAX_STREAMS_PER_INSTANCE", 2000)?,
+            },
             admin_emails: env
                 .list("ADMIN_EMAILS")
                 .iter()

@@ -274,6 +274,31 @@ impl From<common::jobs::StartError> for ApiError {
     }
 }
 
+impl From<common::events::OpenError> for ApiError {
+    fn from(e: common::events::OpenError) -> Self {
+        use common::events::OpenError;
+        match e {
+            OpenError::InstanceFull => Self::Unavailable(Json(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service-unavailable",
+                Some("This server has no room for another event stream; retry shortly.".to_owned()),
+            ))),
+            OpenError::UserLimit(max) => Self::TooManyRequests(
+                Json(Problem::from_status(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("At most {max} event streams may be open at once; close one first."),
+                )),
+                STREAM_SLOT_RETRY_SECS,
+            ),
+            OpenError::Redis(e) => e.into(),
+        }
+    }
+}
+
+/// When a stream slot may be free again: a client that went away without closing its
+/// stream is noticed at the next keep-alive (15 s).
+const STREAM_SLOT_RETRY_SECS: u64 = 15;
+
 impl From<common::domain::Invalid> for ApiError {
     fn from(e: common::domain::Invalid) -> Self {
         Self::invalid_field(e.field, e.message)

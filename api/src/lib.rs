@@ -109,6 +109,7 @@ pub async fn run(
     let state = AppState::connect(config, stopping).await?;
     common::db::ensure_indexes(&state.db).await?;
     tokio::spawn(routes::analytics::refresh_trending(state.clone()));
+    tokio::spawn(state.events.clone().run(state.stopping.clone()));
     tokio::spawn(
         state
             .dependencies()

@@ -25,6 +25,8 @@ pub struct AppState {
     /// The trending-topics snapshot, replaced whole by a background task; readers never
     /// wait.
     pub trending: Arc<arc_swap::ArcSwap<crate::routes::analytics::Trending>>,
+    /// Live events of every client of this process, read through one Redis connection.
+    pub events: common::events::Hub,
 }
 
 impl AppState {
@@ -41,6 +43,7 @@ impl AppState {
             jwt,
             config: Arc::new(config),
             db,
+            events: common::events::Hub::new(kv.clone()),
             kv,
             storage,
             stopping,

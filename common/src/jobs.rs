@@ -34,12 +34,26 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 /// explicitly.
 pub const MISSED_HEARTBEATS: usize = 15;
 
-/// The apalis storage of `queue`, under the deployment's key prefix.
-pub fn storage<T>(kv: &Kv, queue: &str) -> RedisStorage<T> {
-    let config = Config::default()
+/// The apalis configuration of `queue`, under the deployment's key prefix.
+fn config(kv: &Kv, queue: &str) -> Config {
+    Config::default()
         .queue(kv.key(queue))
         .heartbeat_interval(HEARTBEAT_INTERVAL)
-        .missed_heartbeats(MISSED_HEARTBEATS);
+        .missed_heartbeats(MISSED_HEARTBEATS)
+        // Nothing subscribes to apalis' pub/sub task events: skip a PUBLISH per step.
+        .emit_events(false)
+}
+
+/// The apalis storage of `queue`, under the deployment's key prefix (to push, inspect).
+pub fn storage<T>(kv: &Kv, queue: &str) -> RedisStorage<T> {
+    RedisStorage::new(kv.conn()).with_config(config(kv, queue))
+}
+
+/// The storage a consumer running `concurrency` tasks at once reads from: a fetch takes
+/// at most its free slots (the patched apalis-redis counts `batch_size` minus the running
+/// tasks), so no fetched task waits in a buffer while the heartbeat is held up behind it.
+pub fn consumer_storage<T>(kv: &Kv, queue: &str, concurrency: usize) -> RedisStorage<T> {
+    let config = config(kv, queue).batch_size(concurrency.max(1));
     RedisStorage::new(kv.conn()).with_config(config)
 }
 

@@ -1,14 +1,21 @@
-//! Queue benchmark (not a test), run by `scripts/bench.sh`. Reads REDIS_URL and the other
-//! variables of the worker from the environment; prints one `name value` line per figure.
+//! Queue benchmark (not a test), run by `scripts/bench.sh`. Reads the worker's variables
+//! (REDIS_URL, MONGODB_URI, …) from the environment; prints one `name value` line per figure.
 //!
 //! - `enqueue_sequential`: tasks pushed one after another through the apalis storage.
 //! - `enqueue_concurrent`: the same with 50 pushes in flight.
-//! - `noop_end_to_end`: tasks pushed, run by an apalis worker with a no-op handler
-//!   (concurrency 10) and acknowledged, no job record.
-//! - `redis_calls_per_job`: Redis commands the end-to-end run cost per job (INFO
-//!   commandstats before and after).
+//! - `noop_end_to_end`: the sequentially pushed tasks run by one consumer (the worker's
+//!   patched apalis-redis storage, concurrency 10) with a no-op handler, and acknowledged;
+//!   no job record.
+//! - `redis_calls_per_job`: Redis commands that run cost per job (INFO commandstats).
+//! - `redis_used_memory_{before,after_finished,after_vacuum}`: Redis `used_memory` (bytes)
+//!   before pushing `memory_tasks` more no-op tasks, once they have all run, and after the
+//!   worker's vacuum removed them (retention 0).
+//! - `backlog_drain_with_records`: `backlog` jobs started the way the api starts them (the
+//!   MongoDB record, then the task) while no worker runs, then drained by a whole worker
+//!   process' code (`worker::run`, generation concurrency 16): jobs per second, queued to
+//!   finished.
 //!
-//! Usage: `queue_bench <tasks>`.
+//! Usage: `queue_bench <tasks> <memory_tasks> <backlog>`.
 
 use std::{
     sync::{
@@ -18,25 +25,168 @@ use std::{
     time::{Duration, Instant},
 };
 
-use apalis::prelude::{BoxDynError, Monitor, ParallelizeExt, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{
+    BoxDynError, ParallelizeExt, WorkerBuilder, WorkerBuilderExt, WorkerContext,
+};
 use common::{
     config::{Env, RedisConfig},
+    db::jobs::NewJob,
+    domain::job::{JobKind, ProbePayload},
     jobs::{self, JobMessage},
     kv::Kv,
 };
 use futures::{StreamExt, stream};
 
-async fn redis_calls(kv: &Kv) -> anyhow::Result<u64> {
+async fn redis_info(kv: &Kv, section: &str) -> anyhow::Result<String> {
     let mut conn = kv.conn();
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
+    Ok(redis::cmd("INFO")
+        .arg(section)
         .query_async(&mut conn)
-        .await?;
-    Ok(info
+        .await?)
+}
+
+async fn redis_calls(kv: &Kv) -> anyhow::Result<u64> {
+    Ok(redis_info(kv, "commandstats")
+        .await?
         .lines()
         .filter_map(|l| l.split("calls=").nth(1))
         .filter_map(|rest| rest.split(',').next()?.parse::<u64>().ok())
         .sum())
+}
+
+async fn used_memory(kv: &Kv) -> anyhow::Result<u64> {
+    let info = redis_info(kv, "memory").await?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no used_memory in INFO"))
+}
+
+async fn push(kv: &Kv, queue: &str, tasks: usize, in_flight: usize) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    stream::iter(0..tasks)
+        .map(|_| {
+            let kv = kv.clone();
+            async move {
+                let id = ulid::Ulid::generate().to_string();
+                jobs::enqueue(&kv, queue, &id, &id).await
+            }
+        })
+        .buffer_unordered(in_flight)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<()>, _>>()?;
+    Ok(tasks as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Runs `tasks` tasks of `queue` through one consumer with a no-op handler; tasks per second.
+async fn drain_noop(kv: &Kv, queue: &'static str, tasks: usize) -> anyhow::Result<f64> {
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let worker = {
+        let done = done.clone();
+        WorkerBuilder::new(format!("bench-{}", ulid::Ulid::generate()))
+            .backend(jobs::consumer_storage::<JobMessage>(kv, queue, 10))
+            .concurrency(10)
+            .parallelize(tokio::spawn)
+            .build(move |_msg: JobMessage| {
+                let done = done.clone();
+                async move {
+                    done.fetch_add(1, Ordering::Relaxed);
+                    Ok::<(), BoxDynError>(())
+                }
+            })
+    };
+    let watched = done.clone();
+    let run = worker.run_with_ctx(move |ctx: WorkerContext| {
+        let done = watched.clone();
+        async move {
+            while done.load(Ordering::Relaxed) < tasks {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let _ = ctx.stop();
+            Ok(())
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(600), run)
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "only {} of {tasks} tasks ran in 600 s",
+                done.load(Ordering::Relaxed)
+            )
+        })??;
+    Ok(tasks as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Starts `jobs` probe jobs with their records while no worker runs, then runs a worker
+/// until all have succeeded; jobs per second.
+async fn backlog_drain(kv_prefix: &str, jobs: usize) -> anyhow::Result<f64> {
+    let mut vars: std::collections::HashMap<String, String> = std::env::vars().collect();
+    vars.insert(
+        "MONGODB_DATABASE".into(),
+        format!("bench_queue_{}", ulid::Ulid::generate()),
+    );
+    vars.insert("REDIS_KEY_PREFIX".into(), format!("{kv_prefix}drain:"));
+    vars.insert("GENERATION_CONCURRENCY".into(), "16".into());
+    let env = Env::from_map(vars.clone());
+    let config = worker::config::WorkerConfig::from_env(&env)?;
+    let db = common::db::connect(&config.common.mongo).await?;
+    common::db::ensure_indexes(&db).await?;
+    let kv = Kv::connect(&config.common.redis).await?;
+    let payload = bson::to_document(&ProbePayload {
+        work_ms: 0,
+        fail_attempts: 0,
+        permanent: false,
+    })?;
+    let user = bson::oid::ObjectId::new();
+    stream::iter(0..jobs)
+        .map(|_| {
+            let (db, kv, payload) = (db.clone(), kv.clone(), payload.clone());
+            async move {
+                let new = NewJob {
+                    user_id: user,
+                    kind: JobKind::Probe,
+                    payload,
+                    session_id: None,
+                    max_attempts: 3,
+                    idempotency_key: None,
+                };
+                jobs::start(&db, &kv, new, None).await.map(drop)
+            }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<()>, _>>()?;
+
+    let started = Instant::now();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(worker::run(listener, config, async move {
+        let _ = stop_rx.await;
+    }));
+    let records = db.collection::<bson::Document>("jobs");
+    loop {
+        let done = records
+            .count_documents(bson::doc! { "status": "succeeded" })
+            .await?;
+        if done as usize >= jobs {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(900),
+            "only {done} of {jobs} jobs finished in 900 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rate = jobs as f64 / started.elapsed().as_secs_f64();
+    let _ = stop_tx.send(());
+    worker.await??;
+    db.drop().await?;
+    Ok(rate)
 }
 
 #[expect(
@@ -45,79 +195,56 @@ async fn redis_calls(kv: &Kv) -> anyhow::Result<u64> {
 )]
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let tasks: usize = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20_000);
+    let arg = |n: usize, default: usize| {
+        std::env::args()
+            .nth(n)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (tasks, memory_tasks, backlog) = (arg(1, 20_000), arg(2, 100_000), arg(3, 20_000));
     let env = Env::process();
+    let prefix = format!("bench-{}:", ulid::Ulid::generate());
     let config = RedisConfig {
         url: env.secret("REDIS_URL")?,
-        key_prefix: format!("bench-{}:", ulid::Ulid::generate()),
+        key_prefix: prefix.clone(),
     };
     let kv = Kv::connect(&config).await?;
-    let queue = "bench";
 
-    // Sequential pushes.
-    let started = Instant::now();
-    for _ in 0..tasks {
-        let id = ulid::Ulid::generate().to_string();
-        jobs::enqueue(&kv, queue, &id, &id).await?;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    println!("enqueue_sequential {:.0}", tasks as f64 / secs);
+    println!(
+        "enqueue_sequential {:.0}",
+        push(&kv, "bench", tasks, 1).await?
+    );
+    println!(
+        "enqueue_concurrent {:.0}",
+        push(&kv, "bench-concurrent", tasks, 50).await?
+    );
 
-    // 50 pushes in flight, on a second queue.
-    let started = Instant::now();
-    stream::iter(0..tasks)
-        .map(|_| {
-            let kv = kv.clone();
-            async move {
-                let id = ulid::Ulid::generate().to_string();
-                jobs::enqueue(&kv, "bench-concurrent", &id, &id).await
-            }
-        })
-        .buffer_unordered(50)
-        .for_each(|r| async move { r.expect("push") })
-        .await;
-    let secs = started.elapsed().as_secs_f64();
-    println!("enqueue_concurrent {:.0}", tasks as f64 / secs);
-
-    // End to end through one worker with a no-op handler: the first queue is already full,
-    // so this measures fetch → run → acknowledge at concurrency 10.
-    let done = Arc::new(AtomicUsize::new(0));
+    // The first queue is full: fetch → run → acknowledge at concurrency 10.
     let calls_before = redis_calls(&kv).await?;
-    let started = Instant::now();
-    let monitor = {
-        let done = done.clone();
-        let kv = kv.clone();
-        Monitor::new().register(move |run| {
-            let done = done.clone();
-            WorkerBuilder::new(format!("bench-{run}"))
-                .backend(jobs::storage::<JobMessage>(&kv, queue))
-                .concurrency(10)
-                .parallelize(tokio::spawn)
-                .build(move |_msg: JobMessage| {
-                    let done = done.clone();
-                    async move {
-                        done.fetch_add(1, Ordering::Relaxed);
-                        Ok::<(), BoxDynError>(())
-                    }
-                })
-        })
-    };
-    let handle = tokio::spawn(async move { monitor.run().await });
-    while done.load(Ordering::Relaxed) < tasks {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(300),
-            "only {} of {tasks} tasks ran in 300 s",
-            done.load(Ordering::Relaxed)
-        );
-    }
-    let secs = started.elapsed().as_secs_f64();
+    let rate = drain_noop(&kv, "bench", tasks).await?;
     let calls = redis_calls(&kv).await?.saturating_sub(calls_before);
-    handle.abort();
-    println!("noop_end_to_end {:.0}", tasks as f64 / secs);
+    println!("noop_end_to_end {rate:.0}");
     println!("redis_calls_per_job {:.2}", calls as f64 / tasks as f64);
+
+    // Memory: what finished tasks leave behind, and what the vacuum leaves of it.
+    let mut cursors = worker::jobs::vacuum::Cursors::default();
+    worker::jobs::vacuum::pass_over(&kv, &["bench"], Duration::ZERO, &mut cursors).await?;
+    let before = used_memory(&kv).await?;
+    push(&kv, "bench-memory", memory_tasks, 50).await?;
+    drain_noop(&kv, "bench-memory", memory_tasks).await?;
+    let after_finished = used_memory(&kv).await?;
+    while worker::jobs::vacuum::pass_over(&kv, &["bench-memory"], Duration::ZERO, &mut cursors)
+        .await?
+        > 0
+    {}
+    let after_vacuum = used_memory(&kv).await?;
+    println!("redis_used_memory_before {before}");
+    println!("redis_used_memory_after_finished {after_finished}");
+    println!("redis_used_memory_after_vacuum {after_vacuum}");
+
+    println!(
+        "backlog_drain_with_records {:.0}",
+        backlog_drain(&prefix, backlog).await?
+    );
     Ok(())
 }

@@ -138,6 +138,10 @@ pub struct WorkerConfig {
     pub smtp: SmtpConfig,
     /// How long running jobs may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// How queue consumers are restarted, and when a silent one fails liveness.
+    pub consumers: crate::jobs::ConsumerSettings,
+    /// How long a finished task's data stays in Redis (the job record in MongoDB stays).
+    pub queue_retention: Duration,
 }
 
 impl WorkerConfig {
@@ -190,6 +194,12 @@ impl WorkerConfig {
                     .unwrap_or_else(|| "Interview Prep <no-reply@interview-prep.local>".to_owned()),
             },
             shutdown_timeout: env.seconds_or("SHUTDOWN_TIMEOUT_SECS", 25)?,
+            consumers: crate::jobs::ConsumerSettings {
+                restart_base: Duration::from_millis(env.parse_or("CONSUMER_RESTART_BASE_MS", 250)?),
+                restart_max: env.seconds_or("CONSUMER_RESTART_MAX_SECS", 30)?,
+                stall_after: env.seconds_or("CONSUMER_STALL_SECS", 60)?,
+            },
+            queue_retention: env.seconds_or("QUEUE_RETENTION_SECS", 3600)?,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The worker's own small HTTP server: liveness, readiness and Prometheus metrics.
 
-use common::health::Dependencies;
+use common::health::{Check, Dependencies};
 use poem::{
     EndpointExt, IntoResponse, Response, Route, get, handler,
     http::StatusCode,
@@ -8,26 +8,52 @@ use poem::{
 };
 use serde_json::json;
 
-#[handler]
-fn live() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
+use crate::jobs::Consumers;
+
+fn unavailable(detail: String, body: serde_json::Value) -> Response {
+    let mut problem = json!({
+        "type": "/problems/dependency-unavailable",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": detail,
+    });
+    if let (Some(problem), Some(extra)) = (problem.as_object_mut(), body.as_object()) {
+        problem.extend(extra.clone());
+    }
+    Json(problem)
+        .with_status(StatusCode::SERVICE_UNAVAILABLE)
+        .with_content_type("application/problem+json")
+        .into_response()
 }
 
+/// Live unless a queue's consumer has been silent past the stall bound (down and not
+/// coming back, or hung): then the platform should restart the process.
 #[handler]
-async fn ready(deps: Data<&Dependencies>) -> Response {
-    let checks = deps.check().await;
-    if let Some(failing) = common::health::failing_summary(&checks) {
-        let body = json!({
-            "type": "/problems/dependency-unavailable",
-            "title": "Service Unavailable",
-            "status": 503,
-            "detail": format!("not ready: {failing}"),
-            "checks": checks,
+fn live(consumers: Data<&Consumers>) -> Response {
+    let stalled = consumers.stalled_queues();
+    if stalled.is_empty() {
+        return Json(json!({ "status": "ok" })).into_response();
+    }
+    unavailable(
+        format!("queue consumer stalled: {}", stalled.join(", ")),
+        json!({ "stalled_queues": stalled }),
+    )
+}
+
+/// Ready when MongoDB, Redis and S3 answer and every queue has a running consumer.
+#[handler]
+async fn ready(deps: Data<&Dependencies>, consumers: Data<&Consumers>) -> Response {
+    let mut checks = deps.check().await;
+    for queue in consumers.down_queues() {
+        checks.push(Check {
+            name: queue,
+            ok: false,
+            latency_ms: 0,
+            error: Some("consumer down".to_owned()),
         });
-        Json(body)
-            .with_status(StatusCode::SERVICE_UNAVAILABLE)
-            .with_content_type("application/problem+json")
-            .into_response()
+    }
+    if let Some(failing) = common::health::failing_summary(&checks) {
+        unavailable(format!("not ready: {failing}"), json!({ "checks": checks }))
     } else {
         Json(json!({ "status": "ready", "checks": checks })).into_response()
     }
@@ -41,10 +67,11 @@ fn metrics() -> Response {
 }
 
 /// The health server's routes.
-pub fn app(deps: Dependencies) -> impl poem::Endpoint {
+pub fn app(deps: Dependencies, consumers: Consumers) -> impl poem::Endpoint {
     Route::new()
         .at("/health/live", get(live))
         .at("/health/ready", get(ready))
         .at("/metrics", get(metrics))
         .data(deps)
+        .data(consumers)
 }

@@ -61,27 +61,27 @@ pub async fn run(
         let _ = rx.wait_for(|stopped| *stopped).await;
     };
 
+    let consumers = jobs::Consumers::new(
+        &jobs::queue_specs(&config)
+            .iter()
+            .map(|spec| spec.queue)
+            .collect::<Vec<_>>(),
+        config.consumers.stall_after,
+    );
     let acceptor = TcpAcceptor::from_tokio(health_listener)?;
     let health = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-        health::app(deps.clone()),
+        health::app(deps.clone(), consumers.clone()),
         wait_stop(stop_rx.clone()),
         Some(std::time::Duration::from_secs(2)),
     );
-    let ctx_for_reconciler = ctx.clone();
-    let monitor = jobs::monitor(&config, ctx).run_with_signal({
-        let rx = stop_rx.clone();
-        async move {
-            wait_stop(rx).await;
-            Ok(())
-        }
-    });
-    let reconciler = jobs::reconcile::run_forever(ctx_for_reconciler, stop_rx.clone());
+    let reconciler =
+        jobs::reconcile::run_forever(ctx.clone(), config.queue_retention, stop_rx.clone());
+    let consume = jobs::consume(&config, ctx, consumers, stop_rx.clone());
     let probes = deps
         .clone()
         .watch(std::time::Duration::from_secs(15), stop_rx.clone());
     tracing::info!(instance = %config.instance_id, "worker started");
-    let (_, health, monitor, (), ()) = tokio::join!(signal, health, monitor, reconciler, probes);
+    let (_, health, (), (), ()) = tokio::join!(signal, health, consume, reconciler, probes);
     health.context("health server")?;
-    monitor.context("job monitor")?;
     Ok(())
 }

@@ -90,12 +90,15 @@ impl JwtKeys {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
 
-    /// Verifies `token` and returns its user id.
-    pub fn verify(&self, token: &str) -> Option<ObjectId> {
+    /// Verifies `token` and returns its holder.
+    pub fn verify(&self, token: &str) -> Option<super::AuthUser> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
         if data.claims.jti.is_empty() || data.claims.iat > now_secs() + 60 {
             return None;
         }
-        ObjectId::parse_str(&data.claims.sub).ok()
+        Some(super::AuthUser {
+            id: ObjectId::parse_str(&data.claims.sub).ok()?,
+            token_expires_at: data.claims.exp,
+        })
     }
 }

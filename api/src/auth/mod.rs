@@ -14,11 +14,14 @@ use crate::{error::ApiError, state::AppState};
 pub struct AuthUser {
     /// The user's id.
     pub id: ObjectId,
+    /// When the access token expires (seconds since the epoch): long-lived responses
+    /// (event streams) end then.
+    pub token_expires_at: u64,
 }
 
 /// A verified access token, put in the request by the rate limiter so it is checked once.
 #[derive(Debug, Clone, Copy)]
-pub struct VerifiedToken(pub Option<ObjectId>);
+pub struct VerifiedToken(pub Option<AuthUser>);
 
 /// `Authorization: Bearer <access token>` (a JWT from login, register or refresh).
 #[derive(Debug, SecurityScheme)]
@@ -26,16 +29,16 @@ pub struct VerifiedToken(pub Option<ObjectId>);
 pub struct BearerAuth(pub AuthUser);
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
-    let id = match req.data::<VerifiedToken>() {
-        Some(VerifiedToken(id)) => *id,
+    let user = match req.data::<VerifiedToken>() {
+        Some(VerifiedToken(user)) => *user,
         None => req
             .data::<AppState>()
             .and_then(|state| state.jwt.verify(&bearer.token)),
     };
-    match id {
-        Some(id) => {
-            tracing::Span::current().record("user_id", id.to_hex());
-            Ok(AuthUser { id })
+    match user {
+        Some(user) => {
+            tracing::Span::current().record("user_id", user.id.to_hex());
+            Ok(user)
         }
         None => {
             Err(ApiError::unauthorized("The access token is missing, invalid or expired.").into())

@@ -32,7 +32,7 @@ impl<E: Endpoint> Endpoint for InvalidateAnalyticsEndpoint<E> {
     async fn call(&self, req: Request) -> Result<Self::Output> {
         let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
             && CHANGING.iter().any(|p| req.uri().path().starts_with(p));
-        let user = req.data::<VerifiedToken>().and_then(|t| t.0);
+        let user = req.data::<VerifiedToken>().and_then(|t| t.0).map(|u| u.id);
         let state = req.data::<AppState>().cloned();
         let resp = self.inner.call(req).await?.into_response();
         if writes

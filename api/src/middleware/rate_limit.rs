@@ -125,7 +125,7 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
                 .and_then(|token| state.jwt.verify(token.trim()));
             req.set_data(VerifiedToken(user));
             match user {
-                Some(id) => ("default", limits.default, format!("user:{id}")),
+                Some(user) => ("default", limits.default, format!("user:{}", user.id)),
                 None => ("default", limits.default, format!("ip:{ip}")),
             }
         };

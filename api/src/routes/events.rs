@@ -1,10 +1,10 @@
 //! Live events: the caller's job progress and notifications as Server-Sent Events.
 
-use std::{collections::VecDeque, time::Duration};
+use std::time::Duration;
 
 use common::{
     domain::job::{JobKind, JobStatus},
-    events::{LiveEvent, Reader},
+    events::LiveEvent,
 };
 use futures::stream::BoxStream;
 use poem::web::{Data, sse::Event};
@@ -12,8 +12,6 @@ use poem_openapi::{Object, OpenApi, param::Header, payload::EventStream};
 
 use crate::{auth::BearerAuth, error::ApiResult, routes::ApiTags, state::AppState};
 
-/// How long one blocking read waits before it looks at shutdown again.
-const READ_BLOCK: Duration = Duration::from_secs(5);
 /// Comment lines that keep idle connections (and proxies) open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -97,9 +95,14 @@ pub struct EventsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Events")]
 impl EventsApi {
-    /// A Server-Sent Events stream of the caller's job progress and notifications. Send
-    /// the last `id:` received as `Last-Event-ID` to resume after a disconnect; without
-    /// it the stream starts with events newer than the request.
+    /// A Server-Sent Events stream of the caller's job progress and notifications.
+    ///
+    /// Send the last `id:` received as `Last-Event-ID` to resume after a disconnect;
+    /// without it the stream starts with events newer than the request. The stream ends
+    /// when the access token expires (reconnect with a fresh token and `Last-Event-ID`:
+    /// nothing is lost) and when the server shuts down. At most
+    /// `EVENTS_MAX_STREAMS_PER_USER` streams (default 5) per user are open at once, across
+    /// every server: one more is refused with 429.
     #[oai(path = "/events", method = "get", operation_id = "events_stream")]
     async fn stream(
         &self,
@@ -109,30 +112,35 @@ impl EventsApi {
         #[oai(name = "Last-Event-ID")]
         last_event_id: Header<Option<String>>,
     ) -> ApiResult<EventStream<BoxStream<'static, LiveEventData>>> {
-        let reader = Reader::open(&state.kv, auth.0.id, last_event_id.0.as_deref()).await?;
+        let user = auth.0;
+        let subscription = state
+            .events
+            .open(
+                user.id,
+                last_event_id.0.as_deref(),
+                state.config.event_streams,
+            )
+            .await?;
+        let token_left = Duration::from_secs(
+            user.token_expires_at
+                .saturating_sub(u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)),
+        );
+        let expires = tokio::time::Instant::now() + token_left;
         let stopping = state.stopping.clone();
         let items: BoxStream<'static, LiveEventData> = Box::pin(futures::stream::unfold(
-            (reader, VecDeque::<LiveEventData>::new(), stopping),
-            |(mut reader, mut buffer, mut stopping)| async move {
-                loop {
-                    if let Some(item) = buffer.pop_front() {
-                        return Some((item, (reader, buffer, stopping)));
+            (subscription, stopping),
+            move |(mut subscription, mut stopping)| async move {
+                if *stopping.borrow() {
+                    return None;
+                }
+                tokio::select! {
+                    entry = subscription.next() => {
+                        let entry = entry?;
+                        let (id, event) = (entry.0.clone(), entry.1.clone());
+                        Some((LiveEventData::new(id, event), (subscription, stopping)))
                     }
-                    if *stopping.borrow() {
-                        return None;
-                    }
-                    tokio::select! {
-                        batch = reader.next_batch(READ_BLOCK) => match batch {
-                            Ok(batch) => buffer.extend(
-                                batch.into_iter().map(|(id, e)| LiveEventData::new(id, e)),
-                            ),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "event stream read failed; closing");
-                                return None;
-                            }
-                        },
-                        _ = stopping.changed() => return None,
-                    }
+                    () = tokio::time::sleep_until(expires) => None,
+                    _ = stopping.changed() => None,
                 }
             },
         ));

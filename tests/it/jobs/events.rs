@@ -7,29 +7,42 @@ use crate::support::TestApp;
 
 /// One parsed Server-Sent Event.
 #[derive(Debug, Clone, PartialEq)]
-struct Sse {
-    id: String,
-    event: String,
-    data: Value,
+pub struct Sse {
+    /// `id:`.
+    pub id: String,
+    /// `event:`.
+    pub event: String,
+    /// `data:`, parsed.
+    pub data: Value,
 }
 
 /// An open event stream.
-struct Stream {
+pub struct Stream {
     resp: reqwest::Response,
     buffer: String,
 }
 
+/// `GET /api/v1/events` as `token`, resuming after `last_event_id`.
+pub async fn request(app: &TestApp, token: &str, last_event_id: Option<&str>) -> reqwest::Response {
+    let mut req = app
+        .http
+        .get(app.url("/api/v1/events"))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(120));
+    if let Some(id) = last_event_id {
+        req = req.header("Last-Event-ID", id);
+    }
+    req.send().await.unwrap()
+}
+
 impl Stream {
-    async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> Self {
-        let mut req = app
-            .http
-            .get(app.url("/api/v1/events"))
-            .bearer_auth(token)
-            .timeout(Duration::from_secs(120));
-        if let Some(id) = last_event_id {
-            req = req.header("Last-Event-ID", id);
-        }
-        let resp = req.send().await.unwrap();
+    /// Opens a stream, expecting 200.
+    pub async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> Self {
+        Self::from_response(request(app, token, last_event_id).await)
+    }
+
+    /// A stream from a 200 response.
+    pub fn from_response(resp: reqwest::Response) -> Self {
         assert_eq!(resp.status(), 200);
         let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
         assert!(
@@ -43,7 +56,7 @@ impl Stream {
     }
 
     /// The next event (keep-alive comments skipped), waiting at most `limit`.
-    async fn next(&mut self, limit: Duration) -> Sse {
+    pub async fn next(&mut self, limit: Duration) -> Sse {
         let buffered = self.buffer.clone();
         self.try_next(limit)
             .await
@@ -51,7 +64,7 @@ impl Stream {
     }
 
     /// Like [`Stream::next`], `None` when nothing arrives within `limit`.
-    async fn try_next(&mut self, limit: Duration) -> Option<Sse> {
+    pub async fn try_next(&mut self, limit: Duration) -> Option<Sse> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
@@ -84,8 +97,20 @@ impl Stream {
         }
     }
 
+    /// Whether the server ends the stream within `limit` (events before the end skipped).
+    pub async fn ends_within(&mut self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, self.resp.chunk()).await {
+                Err(_) => return false,
+                Ok(Ok(Some(_))) => {}
+                Ok(Ok(None) | Err(_)) => return true,
+            }
+        }
+    }
+
     /// Events until (and including) the one `last` accepts.
-    async fn until(&mut self, last: impl Fn(&Sse) -> bool) -> Vec<Sse> {
+    pub async fn until(&mut self, last: impl Fn(&Sse) -> bool) -> Vec<Sse> {
         let mut out = Vec::new();
         loop {
             let e = self.next(Duration::from_secs(30)).await;

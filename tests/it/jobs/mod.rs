@@ -2,9 +2,10 @@
 //! killed worker, notifications and live events. Jobs here are operator probes
 //! (`POST /api/v1/admin/jobs/probe`), which work for a given time and fail on request.
 
-mod events;
+pub mod events;
 mod pipeline;
 mod recovery;
+mod resilience;
 
 use std::{collections::HashMap, time::Duration};
 

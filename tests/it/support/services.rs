@@ -90,7 +90,9 @@ impl Service {
                     "",
                     "--appendonly",
                 ])
-                .args(["yes", "--maxmemory-policy", "noeviction", "--dir"])
+                .args(["yes", "--maxmemory-policy", "noeviction"])
+                // Fault tests stall the server with DEBUG SLEEP.
+                .args(["--enable-debug-command", "local", "--dir"])
                 .arg(dir);
                 c
             }
@@ -120,6 +122,23 @@ impl Service {
         })
         .await
         .unwrap_or_else(|e| panic!("{:?} did not start: {e}", self.kind));
+    }
+
+    /// Kills the process and deletes its data (a failover to an empty replica, a restart
+    /// without persistence); [`Service::resume`] then starts it empty.
+    pub fn stop_and_wipe(&mut self) {
+        self.stop();
+        for entry in std::fs::read_dir(self.dir.path())
+            .expect("data dir")
+            .flatten()
+        {
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
     }
 
     /// Where it keeps its data.

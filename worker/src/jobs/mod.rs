@@ -1,6 +1,7 @@
 //! Every queue the worker consumes, registered in one place, and the dispatch from a job's
 //! kind to its handler.
 
+pub mod consumers;
 mod export_session;
 mod generate;
 mod probe;
@@ -8,15 +9,14 @@ pub mod reconcile;
 mod regenerate;
 pub mod runner;
 mod send_email;
+pub mod vacuum;
 
-use apalis::prelude::{Monitor, ParallelizeExt, WorkerBuilder, WorkerBuilderExt};
 use bson::Document;
-use common::{
-    domain::job::JobKind,
-    jobs::{self, JobMessage, queues},
-};
+use common::{domain::job::JobKind, jobs::queues};
 
 use crate::{config::WorkerConfig, context::JobContext};
+
+pub use consumers::{ConsumerSettings, Consumers, QueueSpec};
 
 pub use probe::MARKS as PROBE_MARKS;
 pub use runner::{Attempt, JobError};
@@ -33,25 +33,44 @@ pub async fn dispatch(attempt: &Attempt) -> Result<Document, JobError> {
     }
 }
 
-/// A monitor running one apalis worker per queue, each with a process-unique name
-/// (`{queue}-{instance}-{run}`) and its own concurrency.
-pub fn monitor(config: &WorkerConfig, ctx: JobContext) -> Monitor {
-    let mut monitor = Monitor::new();
-    for (queue, concurrency) in [
+/// The queues this process consumes, with their concurrency.
+pub fn queue_specs(config: &WorkerConfig) -> Vec<QueueSpec> {
+    [
         (queues::QUESTION_GENERATION, config.generation_concurrency),
         (queues::EXPORT, config.export_concurrency),
         (queues::EMAIL, config.email_concurrency),
-    ] {
-        let instance = config.instance_id.clone();
-        let ctx = ctx.clone();
-        monitor = monitor.register(move |run| {
-            WorkerBuilder::new(format!("{queue}-{instance}-{run}"))
-                .backend(jobs::storage::<JobMessage>(&ctx.kv, queue))
-                .concurrency(concurrency)
-                .parallelize(tokio::spawn)
-                .data(ctx.clone())
-                .build(runner::deliver)
-        });
+    ]
+    .into_iter()
+    .map(|(queue, concurrency)| QueueSpec { queue, concurrency })
+    .collect()
+}
+
+/// Runs a supervised consumer per queue until `stop` turns true, then gives running jobs
+/// up to the shutdown timeout to finish (a job still running then is handed back: its
+/// lease runs out and another worker takes it).
+pub async fn consume(
+    config: &WorkerConfig,
+    ctx: JobContext,
+    consumers: Consumers,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let supervisors = futures::future::join_all(queue_specs(config).into_iter().map(|spec| {
+        consumers::supervise(
+            spec,
+            config.instance_id.clone(),
+            ctx.clone(),
+            consumers.clone(),
+            config.consumers,
+            stop.clone(),
+        )
+    }));
+    let mut stopped = stop.clone();
+    let grace = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+        tokio::time::sleep(config.shutdown_timeout).await;
+    };
+    tokio::select! {
+        _ = supervisors => {}
+        () = grace => tracing::warn!("jobs still running at the end of the shutdown timeout were handed back"),
     }
-    monitor.shutdown_timeout(config.shutdown_timeout)
 }

@@ -103,10 +103,15 @@ pub async fn gauges(ctx: &JobContext) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs [`pass`], the export expiry and [`gauges`] every `reconcile_every` until `stop`
-/// turns true.
-pub async fn run_forever(ctx: JobContext, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Runs [`pass`], the export expiry, the queue vacuum (finished tasks older than
+/// `queue_retention`) and [`gauges`] every `reconcile_every` until `stop` turns true.
+pub async fn run_forever(
+    ctx: JobContext,
+    queue_retention: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let every = ctx.settings.reconcile_every;
+    let mut cursors = super::vacuum::Cursors::default();
     loop {
         if let Err(e) = pass(&ctx).await {
             tracing::warn!(error = format!("{e:#}"), "reconciler pass failed");
@@ -118,6 +123,9 @@ pub async fn run_forever(ctx: JobContext, mut stop: tokio::sync::watch::Receiver
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "expired exports deleted"),
             Err(e) => tracing::warn!(error = %e, "export expiry pass failed"),
+        }
+        if let Err(e) = super::vacuum::pass(&ctx.kv, queue_retention, &mut cursors).await {
+            tracing::warn!(error = %e, "queue vacuum pass failed");
         }
         if let Err(e) = gauges(&ctx).await {
             tracing::debug!(error = %e, "queue gauges not updated");

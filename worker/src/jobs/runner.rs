@@ -22,6 +22,7 @@ use common::{
     jobs::JobMessage,
 };
 use rand::Rng;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::context::JobContext;
@@ -48,13 +49,15 @@ impl<E: Into<anyhow::Error>> From<E> for JobError {
     }
 }
 
-/// What a job handler gets: the record, and a way to report progress.
+/// What a job handler gets: the record, a way to report progress, and the cancellation
+/// that fires when the attempt's lease is lost.
 #[derive(Debug, Clone)]
 pub struct Attempt {
     /// The job, as claimed for this attempt.
     pub job: JobRecord,
     ctx: JobContext,
     owner: String,
+    cancel: CancellationToken,
 }
 
 impl Attempt {
@@ -80,6 +83,18 @@ impl Attempt {
     /// The job's context.
     pub fn ctx(&self) -> &JobContext {
         &self.ctx
+    }
+
+    /// Fires when this attempt lost its lease (another delivery may run the job now). The
+    /// runner then drops the handler's future at its next `.await`; a handler about to
+    /// cause a side effect that cannot be undone checks [`Attempt::lost`] first.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Whether the lease was lost: do nothing more.
+    pub fn lost(&self) -> bool {
+        self.cancel.is_cancelled()
     }
 }
 
@@ -125,6 +140,12 @@ pub async fn run(
                 // Either a worker that died (its lease runs out soon) or a live one that
                 // still renews it; after a few waits the live one is trusted to finish.
                 lease_waits += 1;
+                if lease_waits == 1 {
+                    // A second delivery of a job that is running: orphan recovery took the
+                    // task from a worker it thought dead. Expected only after a crash.
+                    metrics::counter!("job_deliveries_while_running_total").increment(1);
+                    tracing::info!(job_id, "delivered while another delivery holds the job");
+                }
                 if lease_waits > 3 {
                     return Ok(());
                 }
@@ -155,7 +176,15 @@ pub async fn run(
         publish(ctx, &job, JobStatus::Running, job.progress, job.attempt).await;
 
         let started = Instant::now();
-        let outcome = attempt_once(ctx, &job, owner).await;
+        let Some(outcome) = attempt_once(ctx, &job, owner).await else {
+            metrics::counter!("job_leases_lost_total", "kind" => job.kind.as_str()).increment(1);
+            tracing::warn!(
+                job_id,
+                attempt = job.attempt,
+                "attempt cancelled: its lease was lost to another delivery"
+            );
+            return Ok(());
+        };
         let kind = job.kind.as_str();
         metrics::histogram!("job_attempt_duration_seconds", "kind" => kind)
             .record(started.elapsed().as_secs_f64());
@@ -201,29 +230,30 @@ pub async fn run(
     }
 }
 
-async fn attempt_once(ctx: &JobContext, job: &JobRecord, owner: &str) -> Outcome {
+/// Runs one attempt while keeping its lease; `None` when the lease was lost and the
+/// attempt cancelled (its outcome belongs to nobody).
+async fn attempt_once(ctx: &JobContext, job: &JobRecord, owner: &str) -> Option<Outcome> {
+    let cancel = CancellationToken::new();
     let attempt = Attempt {
         job: job.clone(),
         ctx: ctx.clone(),
         owner: owner.to_owned(),
+        cancel: cancel.clone(),
     };
-    // Keep the lease while the handler works.
-    let renewer = {
-        let jobs = Jobs::new(&ctx.db);
-        let (id, owner, lease) = (job.id.clone(), owner.to_owned(), ctx.settings.lease);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(lease / 3).await;
-                match jobs.renew(&id, &owner, lease).await {
-                    Ok(true) => {}
-                    Ok(false) => break,
-                    Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
-                }
-            }
-        })
+    let renewer = tokio::spawn(keep_lease(
+        Jobs::new(&ctx.db),
+        job.id.clone(),
+        owner.to_owned(),
+        ctx.settings.lease,
+        cancel.clone(),
+    ));
+    let result = tokio::select! {
+        result = tokio::time::timeout(ctx.settings.attempt_timeout, super::dispatch(&attempt)) => result,
+        () = cancel.cancelled() => {
+            renewer.abort();
+            return None;
+        }
     };
-    let result =
-        tokio::time::timeout(ctx.settings.attempt_timeout, super::dispatch(&attempt)).await;
     renewer.abort();
     let last = job.attempt >= job.max_attempts;
     let retry_or_dead = |error: String| {
@@ -233,7 +263,7 @@ async fn attempt_once(ctx: &JobContext, job: &JobRecord, owner: &str) -> Outcome
             Outcome::Retry { error }
         }
     };
-    match result {
+    Some(match result {
         Ok(Ok(result)) => Outcome::Succeeded(result),
         Ok(Err(JobError::Permanent(e))) => {
             tracing::warn!(error = format!("{e:#}"), "job failed permanently");
@@ -250,7 +280,32 @@ async fn attempt_once(ctx: &JobContext, job: &JobRecord, owner: &str) -> Outcome
             "the attempt took longer than {} s",
             ctx.settings.attempt_timeout.as_secs()
         )),
+    })
+}
+
+/// Renews the lease every third of its length; cancels the attempt when another delivery
+/// holds it now, or when renewals kept failing (MongoDB unreachable) until it ran out.
+async fn keep_lease(
+    jobs: Jobs,
+    id: String,
+    owner: String,
+    lease: Duration,
+    cancel: CancellationToken,
+) {
+    let mut held_until = Instant::now() + lease;
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        match jobs.renew(&id, &owner, lease).await {
+            Ok(true) => held_until = Instant::now() + lease,
+            Ok(false) => break,
+            Err(e) if Instant::now() >= held_until => {
+                tracing::warn!(error = %e, "lease renewal failed until the lease ran out");
+                break;
+            }
+            Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+        }
     }
+    cancel.cancel();
 }
 
 /// The wait before the attempt after `attempt`: `base × 2^(attempt-1)`, ±20 %.

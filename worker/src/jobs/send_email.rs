@@ -11,6 +11,12 @@ pub async fn run(attempt: &Attempt) -> Result<bson::Document, JobError> {
     let ctx = attempt.ctx();
     match payload::<EmailJob>(&attempt.job)? {
         EmailJob::PasswordResetCode { email, fullname } => {
+            if attempt.lost() {
+                // Another delivery owns the job now: a second code would void this one.
+                return Err(JobError::Retry(anyhow::anyhow!(
+                    "the attempt's lease was lost"
+                )));
+            }
             let code = otp::issue(&ctx.kv, &email).await?;
             let message = password_reset(&email, &fullname, &code);
             match ctx.mailer.send(message).await {
