@@ -295,9 +295,9 @@ impl From<common::events::OpenError> for ApiError {
     }
 }
 
-/// When a stream slot may be free again: a client that went away without closing its
-/// stream is noticed at the next keep-alive (15 s).
-const STREAM_SLOT_RETRY_SECS: u64 = 15;
+/// When a stream slot may be free again: a client that went away is noticed within two
+/// keep-alives (10 s).
+const STREAM_SLOT_RETRY_SECS: u64 = 10;
 
 impl From<common::domain::Invalid> for ApiError {
     fn from(e: common::domain::Invalid) -> Self {

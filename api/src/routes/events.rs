@@ -12,8 +12,11 @@ use poem_openapi::{Object, OpenApi, param::Header, payload::EventStream};
 
 use crate::{auth::BearerAuth, error::ApiResult, routes::ApiTags, state::AppState};
 
-/// Comment lines that keep idle connections (and proxies) open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Comment lines that keep idle connections (and proxies) open. They are also how a
+/// client that went away is noticed (a write to a closed connection fails on the second
+/// try), which frees its stream slot: short enough that a reconnecting client finds its
+/// old slot freed within `2 × KEEP_ALIVE`.
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
 /// The `data:` of an event. `type` is `job` (progress and endings of a job) or
 /// `notification`; the SSE `event:` field carries the same name and `id:` the position to

@@ -99,7 +99,10 @@ export interface ApiClient {
   waitForJob(jobId: string, options?: WaitOptions): Promise<Job>;
   /**
    * Streams the caller's live events (job progress, notifications) to `onEvent`, reconnecting
-   * with `Last-Event-ID` after a drop. Resolves when `signal` aborts.
+   * with `Last-Event-ID` after a drop. The server ends a stream when its access token
+   * expires: the reconnect refreshes the token and resumes where it stopped. A user may have
+   * 5 streams open at once; past that the subscription waits (`Retry-After`) and tries again.
+   * Resolves when `signal` aborts.
    */
   subscribe(onEvent: (event: LiveEvent) => void, options?: SubscribeOptions): Promise<void>;
 }
@@ -200,6 +203,14 @@ export function createApiClient(options: ClientOptions): ApiClient {
         const response = await authFetch(
           new Request(`${baseUrl}/api/v1/events`, { headers, signal: sub.signal }),
         );
+        if (response.status === 429) {
+          // Too many streams open for this user (at most 5): one frees within seconds of
+          // its client going away.
+          const seconds = Number(response.headers.get("retry-after") ?? "10");
+          await response.body?.cancel();
+          await sleep(Math.max(seconds, 1) * 1_000, sub.signal).catch(() => undefined);
+          continue;
+        }
         if (!response.ok || !response.body) {
           const problem = response.headers.get("content-type")?.includes("json")
             ? ((await response.json()) as Problem)

@@ -433,9 +433,13 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * A Server-Sent Events stream of the caller's job progress and notifications. Send
-         *     the last `id:` received as `Last-Event-ID` to resume after a disconnect; without
-         *     it the stream starts with events newer than the request.
+         * A Server-Sent Events stream of the caller's job progress and notifications.
+         * @description Send the last `id:` received as `Last-Event-ID` to resume after a disconnect;
+         *     without it the stream starts with events newer than the request. The stream ends
+         *     when the access token expires (reconnect with a fresh token and `Last-Event-ID`:
+         *     nothing is lost) and when the server shuts down. At most
+         *     `EVENTS_MAX_STREAMS_PER_USER` streams (default 5) per user are open at once, across
+         *     every server: one more is refused with 429.
          */
         get: operations["events_stream"];
         put?: never;

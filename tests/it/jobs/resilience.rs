@@ -376,8 +376,10 @@ async fn event_streams_are_capped_per_user_and_share_one_redis_connection() {
         assert_eq!(got.data["job_id"], "j1");
     }
 
+    // The server notices a closed connection when a write fails, within two keep-alives
+    // (10 s, the Retry-After of the refusals).
     drop(open.pop());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let resp = request(&app, &user.access, None).await;
         if resp.status() == 200 {
