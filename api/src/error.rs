@@ -174,6 +174,22 @@ impl ApiError {
         )))
     }
 
+    /// 409 `session-full`: the session holds its maximum of `cap` questions.
+    pub fn session_full(cap: u32) -> Self {
+        Self::conflict(
+            "session-full",
+            format!("A session holds at most {cap} questions; delete some first."),
+        )
+    }
+
+    /// 409 `duplicate-question`: the session already has this question.
+    pub fn duplicate_question() -> Self {
+        Self::conflict(
+            "duplicate-question",
+            "The session already has this question (ignoring case, spacing and punctuation).",
+        )
+    }
+
     /// 429, retry after `retry_after` seconds.
     pub fn too_many_requests(retry_after: u64) -> Self {
         Self::TooManyRequests(
@@ -270,6 +286,26 @@ impl From<common::jobs::StartError> for ApiError {
             StartError::Unavailable => Self::unavailable("the job queue"),
             StartError::Limited { retry_after_secs } => Self::too_many_requests(retry_after_secs),
             StartError::Db(e) => e.into(),
+            StartError::Encode(e) => Self::internal(&anyhow::Error::new(e)),
+        }
+    }
+}
+
+impl From<common::service::Error> for ApiError {
+    fn from(e: common::service::Error) -> Self {
+        match e {
+            common::service::Error::Db(e) => e.into(),
+            common::service::Error::Redis(e) => e.into(),
+        }
+    }
+}
+
+impl From<common::db::questions::WriteError> for ApiError {
+    fn from(e: common::db::questions::WriteError) -> Self {
+        use common::db::questions::WriteError;
+        match e {
+            WriteError::Duplicate => Self::duplicate_question(),
+            WriteError::Db(e) => e.into(),
         }
     }
 }

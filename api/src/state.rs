@@ -51,6 +51,15 @@ impl AppState {
         })
     }
 
+    /// The stores, for workflows that span them (`common::service`).
+    pub fn stores(&self) -> common::service::Stores {
+        common::service::Stores {
+            db: self.db.clone(),
+            kv: self.kv.clone(),
+            storage: self.storage.clone(),
+        }
+    }
+
     /// The dependencies the readiness check probes.
     pub fn dependencies(&self) -> Dependencies {
         Dependencies {

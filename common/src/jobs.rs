@@ -1,16 +1,21 @@
-//! Job queues: their names, their payloads, and how to enqueue. The api enqueues and the
-//! worker runs the very same types, so they cannot drift apart.
+//! Jobs: the kinds (each a [`JobSpec`]: payload and output declared together), the queues
+//! and how to start a job. The api starts and the worker runs the very same types, so they
+//! cannot drift apart.
 
 use std::time::Duration;
 
 use apalis::prelude::{TaskBuilder, TaskId, TaskSink, TaskSinkError};
 use apalis_redis::{Config, RedisStorage};
+use bson::oid::ObjectId;
 use mongodb::Database;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     db::jobs::{CreateError, Created, Jobs, NewJob},
-    domain::job::JobRecord,
+    domain::job::{
+        EmailSent, ExportOutput, ExportPayload, GenerateOutput, GeneratePayload, JobKind,
+        JobRecord, ProbeOutput, ProbePayload, RegenerateOutput, RegeneratePayload,
+    },
     kv::Kv,
 };
 
@@ -55,6 +60,70 @@ pub fn storage<T>(kv: &Kv, queue: &str) -> RedisStorage<T> {
 pub fn consumer_storage<T>(kv: &Kv, queue: &str, concurrency: usize) -> RedisStorage<T> {
     let config = config(kv, queue).batch_size(concurrency.max(1));
     RedisStorage::new(kv.conn()).with_config(config)
+}
+
+/// A kind of job: its parameters and what it produces, declared together, so the api that
+/// starts a job and the worker that runs it cannot disagree on either (in the spirit of
+/// crates.io's `BackgroundJob`). Payloads and outputs are stored on the job record in
+/// MongoDB; the queue carries only the job's id.
+pub trait JobSpec: Send + Sync + 'static {
+    /// The kind, stored on the record and dispatched on by the worker.
+    const KIND: JobKind;
+    /// What the worker needs to run it.
+    type Payload: Serialize + DeserializeOwned + Send + Sync;
+    /// What a successful run produced (the job's `result`).
+    type Output: Serialize + DeserializeOwned + Send + Sync;
+}
+
+/// Declares a job kind's marker type.
+macro_rules! job_kind {
+    ($(#[$doc:meta])* $name:ident, $kind:ident, $payload:ty, $output:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+
+        impl JobSpec for $name {
+            const KIND: JobKind = JobKind::$kind;
+            type Payload = $payload;
+            type Output = $output;
+        }
+    };
+}
+
+job_kind!(
+    /// Generates questions for a session (queue `question-generation`).
+    GenerateQuestions, GenerateQuestions, GeneratePayload, GenerateOutput
+);
+job_kind!(
+    /// Replaces one question's text and answer (queue `question-generation`).
+    RegenerateQuestion, RegenerateQuestion, RegeneratePayload, RegenerateOutput
+);
+job_kind!(
+    /// Exports a session to a file in S3 (queue `export`).
+    ExportSession, ExportSession, ExportPayload, ExportOutput
+);
+job_kind!(
+    /// Sends an email (queue `email`).
+    SendEmail, Email, EmailJob, EmailSent
+);
+job_kind!(
+    /// The operators' pipeline probe (queue `question-generation`).
+    Probe, Probe, ProbePayload, ProbeOutput
+);
+
+/// A job of kind `J` to start.
+#[derive(Debug)]
+pub struct StartJob<J: JobSpec> {
+    /// Owner.
+    pub user_id: ObjectId,
+    /// Its parameters.
+    pub payload: J::Payload,
+    /// The session it concerns (for deletion cascades).
+    pub session_id: Option<ObjectId>,
+    /// Attempts allowed per run.
+    pub max_attempts: i32,
+    /// The client's `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
 }
 
 /// What a queue carries: only the job's id. The job's record in MongoDB holds its
@@ -142,6 +211,9 @@ pub enum StartError {
     /// MongoDB failed.
     #[error(transparent)]
     Db(#[from] mongodb::error::Error),
+    /// The payload could not be stored (a bug).
+    #[error("the job's parameters could not be encoded: {0}")]
+    Encode(bson::ser::Error),
 }
 
 /// A per-user quota a new job counts against (`RATE_LIMIT_GENERATE`, `RATE_LIMIT_EXPORT`).
@@ -162,18 +234,26 @@ pub struct Started {
     pub existing: bool,
 }
 
-/// Starts a job: the record first, the queue second.
+/// Starts a job of kind `J`: the record first, the queue second.
 ///
 /// If the queue refuses (Redis down), the record is marked failed and its idempotency key
 /// released, so the caller answers 503 and nothing waits forever. If this process dies
 /// between the two writes, the record stays `queued` and the workers' reconciler enqueues
 /// it (see `worker::jobs::reconcile`).
-pub async fn start(
+pub async fn start<J: JobSpec>(
     db: &Database,
     kv: &Kv,
-    new: NewJob,
+    job: StartJob<J>,
     quota: Option<Quota>,
 ) -> Result<Started, StartError> {
+    let new = NewJob {
+        user_id: job.user_id,
+        kind: J::KIND,
+        payload: bson::to_document(&job.payload).map_err(StartError::Encode)?,
+        session_id: job.session_id,
+        max_attempts: job.max_attempts,
+        idempotency_key: job.idempotency_key,
+    };
     let jobs = Jobs::new(db);
     let job = match jobs.create(new).await {
         Ok(Created::Existing(job)) => {

@@ -11,6 +11,7 @@ pub mod kv;
 pub mod otp;
 pub mod pagination;
 pub mod ratelimit;
+pub mod service;
 pub mod shutdown;
 pub mod storage;
 pub mod telemetry;

@@ -30,9 +30,8 @@ use apalis::prelude::{
 };
 use common::{
     config::{Env, RedisConfig},
-    db::jobs::NewJob,
-    domain::job::{JobKind, ProbePayload},
-    jobs::{self, JobMessage},
+    domain::job::ProbePayload,
+    jobs::{self, JobMessage, Probe, StartJob},
     kv::Kv,
 };
 use futures::{StreamExt, stream};
@@ -135,19 +134,18 @@ async fn backlog_drain(kv_prefix: &str, jobs: usize) -> anyhow::Result<f64> {
     let db = common::db::connect(&config.common.mongo).await?;
     common::db::ensure_indexes(&db).await?;
     let kv = Kv::connect(&config.common.redis).await?;
-    let payload = bson::to_document(&ProbePayload {
+    let payload = ProbePayload {
         work_ms: 0,
         fail_attempts: 0,
         permanent: false,
-    })?;
+    };
     let user = bson::oid::ObjectId::new();
     stream::iter(0..jobs)
         .map(|_| {
-            let (db, kv, payload) = (db.clone(), kv.clone(), payload.clone());
+            let (db, kv) = (db.clone(), kv.clone());
             async move {
-                let new = NewJob {
+                let new = StartJob::<Probe> {
                     user_id: user,
-                    kind: JobKind::Probe,
                     payload,
                     session_id: None,
                     max_attempts: 3,

@@ -3,7 +3,8 @@
 
 use common::{
     db::{jobs::Jobs, users::Users},
-    domain::job::{JobKind, ProbePayload},
+    domain::job::ProbePayload,
+    jobs::Probe,
     jobs,
 };
 use poem::web::Data;
@@ -164,16 +165,14 @@ impl AdminApi {
         body: Json<ProbeRequest>,
     ) -> ApiResult<JobStarted> {
         operator(&state, &auth).await?;
-        let payload = bson::to_document(&ProbePayload {
+        let payload = ProbePayload {
             work_ms: body.work_ms,
             fail_attempts: body.fail_attempts,
             permanent: body.permanent,
-        })
-        .map_err(anyhow::Error::new)?;
-        start(
+        };
+        start::<Probe>(
             &state,
             auth.0.id,
-            JobKind::Probe,
             payload,
             None,
             idempotency_key.0,

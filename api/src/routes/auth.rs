@@ -2,17 +2,15 @@
 
 use bson::{DateTime, oid::ObjectId};
 use common::{
-    db::jobs::NewJob,
     db::{
         tokens::{Exchange, Tokens},
         users::Users,
     },
-    domain::job::JobKind,
     domain::{
         Invalid,
         user::{Email, FullName, Password, User},
     },
-    jobs::{self, EmailJob},
+    jobs::{self, EmailJob, SendEmail, StartJob},
     otp::{self, CodeCheck},
     ratelimit,
 };
@@ -398,15 +396,12 @@ impl AuthApi {
             return Err(ApiError::too_many_requests(3600));
         }
         if let Some(user) = Users::new(&state.db).by_email(email.as_str()).await? {
-            let payload = bson::to_document(&EmailJob::PasswordResetCode {
-                email: user.email,
-                fullname: user.fullname,
-            })
-            .map_err(anyhow::Error::new)?;
-            let job = NewJob {
+            let job = StartJob::<SendEmail> {
                 user_id: user.id,
-                kind: JobKind::Email,
-                payload,
+                payload: EmailJob::PasswordResetCode {
+                    email: user.email,
+                    fullname: user.fullname,
+                },
                 session_id: None,
                 max_attempts: state.config.common.job_max_attempts,
                 idempotency_key: None,

@@ -1,8 +1,8 @@
 //! Starting an export of a session (202; a worker renders and stores the file).
 
 use common::{
-    domain::job::{ExportFormat, ExportPayload, JobKind},
-    jobs::Quota,
+    domain::job::{ExportFormat, ExportPayload},
+    jobs::{ExportSession, Quota},
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -59,15 +59,13 @@ impl ExportsApi {
         let session = owned_session(&state, auth.0.id, &session_id).await?;
         let mut token = [0u8; 16];
         rand::rngs::OsRng.unwrap_err().fill_bytes(&mut token);
-        let payload = bson::to_document(&ExportPayload {
+        let payload = ExportPayload {
             format: body.format,
             token: hex::encode(token),
-        })
-        .map_err(anyhow::Error::new)?;
-        start(
+        };
+        start::<ExportSession>(
             &state,
             auth.0.id,
-            JobKind::ExportSession,
             payload,
             Some(session.id),
             idempotency_key.0,

@@ -3,11 +3,11 @@
 use common::{
     db::questions::Questions,
     domain::{
-        job::{GeneratePayload, JobKind, RegeneratePayload},
+        job::{GeneratePayload, RegeneratePayload},
         question::Difficulty,
         session::Topics,
     },
-    jobs::Quota,
+    jobs::{GenerateQuestions, Quota, RegenerateQuestion},
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -82,21 +82,16 @@ impl GenerationApi {
         let session = owned_session(&state, auth.0.id, &session_id).await?;
         let cap = state.config.common.max_questions_per_session;
         if u32::try_from(session.question_count).unwrap_or(0) >= cap {
-            return Err(ApiError::conflict(
-                "session-full",
-                format!("A session holds at most {cap} questions; delete some first."),
-            ));
+            return Err(ApiError::session_full(cap));
         }
-        let payload = bson::to_document(&GeneratePayload {
+        let payload = GeneratePayload {
             count: body.count.unwrap_or(5),
             topics,
             difficulty: body.difficulty,
-        })
-        .map_err(anyhow::Error::new)?;
-        start(
+        };
+        start::<GenerateQuestions>(
             &state,
             auth.0.id,
-            JobKind::GenerateQuestions,
             payload,
             Some(session.id),
             idempotency_key.0,
@@ -127,13 +122,10 @@ impl GenerationApi {
             .get(auth.0.id, id)
             .await?
             .ok_or_else(|| ApiError::not_found("question"))?;
-        let payload = bson::to_document(&RegeneratePayload { question_id: id })
-            .map_err(anyhow::Error::new)?;
-        start(
+        start::<RegenerateQuestion>(
             &state,
             auth.0.id,
-            JobKind::RegenerateQuestion,
-            payload,
+            RegeneratePayload { question_id: id },
             Some(question.session_id),
             idempotency_key.0,
             quota(&state),

@@ -1,12 +1,9 @@
 //! Background jobs: status and list (owner only), and what starting one answers.
 
 use common::{
-    db::{
-        exports::Exports,
-        jobs::{Jobs, NewJob},
-    },
-    domain::job::{JobKind, JobRecord, JobStatus},
-    jobs::{self, Started},
+    db::{exports::Exports, jobs::Jobs},
+    domain::job::{JobKind, JobOutput, JobRecord, JobStatus},
+    jobs::{self, JobSpec, StartJob, Started},
     pagination::{KeyCursor, KeyPage, page_limit},
 };
 use poem::web::Data;
@@ -15,7 +12,6 @@ use poem_openapi::{
     param::{Path, Query},
     payload::Json,
 };
-use serde::Deserialize;
 
 use crate::{
     auth::BearerAuth,
@@ -28,7 +24,7 @@ use crate::{
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// What a finished job produced; the fields present depend on the job's kind.
-#[derive(Debug, Object, Deserialize, Default)]
+#[derive(Debug, Object, Default)]
 #[oai(skip_serializing_if_is_none)]
 pub struct JobResult {
     /// `generate_questions`: questions this run added.
@@ -70,16 +66,13 @@ pub struct JobResult {
     /// `export_session`: a signed link to the file, minted for this response; it stops
     /// working at `expires_at`. Absent once the export has expired.
     #[oai(skip_serializing_if_is_none)]
-    #[serde(skip)]
     pub download_url: Option<String>,
     /// `export_session`: when `download_url` stops working.
     #[oai(skip_serializing_if_is_none)]
-    #[serde(skip)]
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     /// `export_session`: `true` once the file has been deleted (exports are kept for a
     /// limited time).
     #[oai(skip_serializing_if_is_none)]
-    #[serde(skip)]
     pub expired: Option<bool>,
     /// `probe`: the mark the run left.
     #[oai(skip_serializing_if_is_none)]
@@ -87,6 +80,40 @@ pub struct JobResult {
     /// `probe`: the attempt that succeeded.
     #[oai(skip_serializing_if_is_none)]
     pub attempt: Option<i32>,
+}
+
+impl From<JobOutput> for JobResult {
+    fn from(output: JobOutput) -> Self {
+        match output {
+            JobOutput::GenerateQuestions(o) => Self {
+                questions_added: Some(o.questions_added),
+                question_ids: Some(o.question_ids),
+                duplicates_dropped: Some(o.duplicates_dropped),
+                invalid_dropped: Some(o.invalid_dropped),
+                source: o.source.map(|s| s.as_str().to_owned()),
+                cached: o.cached,
+                ..Self::default()
+            },
+            JobOutput::RegenerateQuestion(o) => Self {
+                question_id: Some(o.question_id),
+                source: Some(o.source.as_str().to_owned()),
+                ..Self::default()
+            },
+            JobOutput::ExportSession(o) => Self {
+                format: Some(o.format.as_str().to_owned()),
+                size_bytes: Some(o.size_bytes),
+                question_count: Some(o.question_count),
+                filename: Some(o.filename),
+                ..Self::default()
+            },
+            JobOutput::Email(_) => Self::default(),
+            JobOutput::Probe(o) => Self {
+                mark: Some(o.mark),
+                attempt: Some(o.attempt),
+                ..Self::default()
+            },
+        }
+    }
 }
 
 /// One attempt of a job.
@@ -133,6 +160,9 @@ pub struct JobView {
     pub error: Option<String>,
     /// What it produced, once succeeded.
     pub result: Option<JobResult>,
+    /// Present when the job succeeded but its stored result could not be read (a server
+    /// fault, logged with the job id); `result` is then absent.
+    pub result_error: Option<String>,
     /// The session it concerns.
     pub session_id: Option<String>,
     /// Each attempt of the current run, in order.
@@ -149,9 +179,14 @@ pub struct JobView {
 
 impl From<JobRecord> for JobView {
     fn from(j: JobRecord) -> Self {
-        let result = j
-            .result
-            .and_then(|r| bson::from_document::<JobResult>(r).ok());
+        let (result, result_error) = match j.output() {
+            Ok(output) => (output.map(JobResult::from), None),
+            Err(e) => {
+                tracing::error!(job_id = %j.id, kind = j.kind.as_str(), error = %e, "a stored job result does not match its kind");
+                let error = "The job's stored result could not be read.".to_owned();
+                (None, Some(error))
+            }
+        };
         Self {
             id: j.id,
             kind: j.kind,
@@ -161,6 +196,7 @@ impl From<JobRecord> for JobView {
             progress: j.progress,
             error: j.error,
             result,
+            result_error,
             session_id: j.session_id.map(|s| s.to_hex()),
             attempts: j
                 .attempts
@@ -287,25 +323,23 @@ pub fn idempotency_key(raw: Option<String>) -> ApiResult<Option<String>> {
     }
 }
 
-/// Starts a job of `kind` for the caller and answers 202.
-pub async fn start(
+/// Starts a job of kind `J` for the caller and answers 202.
+pub async fn start<J: JobSpec>(
     state: &AppState,
     user_id: bson::oid::ObjectId,
-    kind: JobKind,
-    payload: bson::Document,
+    payload: J::Payload,
     session_id: Option<bson::oid::ObjectId>,
     key: Option<String>,
     quota: Option<jobs::Quota>,
 ) -> ApiResult<JobStarted> {
-    let new = NewJob {
+    let job = StartJob::<J> {
         user_id,
-        kind,
         payload,
         session_id,
         max_attempts: state.config.common.job_max_attempts,
         idempotency_key: idempotency_key(key)?,
     };
-    Ok(jobs::start(&state.db, &state.kv, new, quota).await?.into())
+    Ok(jobs::start(&state.db, &state.kv, job, quota).await?.into())
 }
 
 /// The page size and cursor of a job list.

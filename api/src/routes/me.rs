@@ -2,7 +2,8 @@
 
 use bson::oid::ObjectId;
 use common::{
-    db::{accounts, exports::Exports, tokens::Tokens, users::Users},
+    db::{tokens::Tokens, users::Users},
+    service,
     domain::user::{FullName, Password},
 };
 use poem::web::Data;
@@ -102,12 +103,7 @@ impl MeApi {
     #[oai(path = "/", method = "delete", operation_id = "me_delete")]
     async fn delete(&self, auth: BearerAuth, state: Data<&AppState>) -> ApiResult<NoContent> {
         load(&state, auth.0.id).await?;
-        Exports::new(&state.db)
-            .delete_user(&state.storage, auth.0.id)
-            .await?;
-        accounts::delete(&state.db, auth.0.id).await?;
-        common::events::delete_user(&state.kv, auth.0.id).await?;
-        tracing::info!(user_id = %auth.0.id, "account deleted");
+        service::accounts::delete(&state.stores(), auth.0.id).await?;
         Ok(NoContent::Done)
     }
 

@@ -2,14 +2,14 @@
 
 use std::collections::HashSet;
 
-use bson::{Document, oid::ObjectId};
+use bson::oid::ObjectId;
 use common::{
-    db::questions::{BulkAction, Duplicate, ListFilter, Questions},
+    db::questions::{BulkAction, ListFilter, Questions},
     domain::{
         Invalid,
         question::{
-            Difficulty, NewQuestion, Question, Source, parse_answer, parse_category, parse_notes,
-            parse_question, text_hash,
+            Difficulty, NewQuestion, Question, QuestionPatch, Source, parse_answer, parse_category,
+            parse_notes, parse_question,
         },
     },
 };
@@ -252,13 +252,6 @@ pub enum BulkResponse {
     Ok(Json<BulkResult>),
 }
 
-fn duplicate() -> ApiError {
-    ApiError::conflict(
-        "duplicate-question",
-        "The session already has this question (ignoring case, spacing and punctuation).",
-    )
-}
-
 fn bulk_action(action: BulkActionName, value: Option<serde_json::Value>) -> ApiResult<BulkAction> {
     let invalid = |message: &str| ApiError::from(Invalid::new("value", message));
     Ok(match action {
@@ -370,13 +363,10 @@ impl QuestionsApi {
             .await?
             .ok_or_else(|| ApiError::not_found("session"))?;
         if added.duplicates > 0 {
-            return Err(duplicate());
+            return Err(ApiError::duplicate_question());
         }
         if added.over_cap > 0 {
-            return Err(ApiError::conflict(
-                "session-full",
-                format!("A session holds at most {cap} questions; delete some first."),
-            ));
+            return Err(ApiError::session_full(cap));
         }
         let question = added
             .inserted
@@ -521,37 +511,18 @@ impl QuestionsApi {
         let id = object_id(&question_id, "question")?;
         let body = body.0;
         let mut v = Validation::default();
-        let mut set = Document::new();
-        if let Some(q) = v.optional(body.question, |q| parse_question(&q)) {
-            set.insert("text_hash", text_hash(&q));
-            set.insert("question", q);
-        }
-        if let Some(a) = v.optional(body.answer, |a| parse_answer(&a)) {
-            set.insert("answer_words", common::domain::question::answer_words(&a));
-            set.insert("answer", a);
-        }
-        if let Some(n) = v.optional(body.notes, |n| parse_notes(&n)) {
-            set.insert("notes", n);
-        }
-        if let Some(c) = v.optional(body.category, |c| parse_category(&c)) {
-            set.insert("category", c);
-        }
-        v.finish()?;
-        if let Some(d) = body.difficulty {
-            set.insert("difficulty", d.as_str());
-        }
-        if let Some(p) = body.is_pinned {
-            set.insert("is_pinned", p);
-        }
-        let questions = Questions::new(&state.db);
-        let updated = if set.is_empty() {
-            questions.get(auth.0.id, id).await?
-        } else {
-            questions
-                .update(auth.0.id, id, set)
-                .await?
-                .map_err(|Duplicate| duplicate())?
+        let patch = QuestionPatch {
+            question: v.optional(body.question, |q| parse_question(&q)),
+            answer: v.optional(body.answer, |a| parse_answer(&a)),
+            notes: v.optional(body.notes, |n| parse_notes(&n)),
+            category: v.optional(body.category, |c| parse_category(&c)),
+            difficulty: body.difficulty,
+            is_pinned: body.is_pinned,
         };
+        v.finish()?;
+        let updated = Questions::new(&state.db)
+            .update(auth.0.id, id, &patch)
+            .await?;
         let question = updated.ok_or_else(|| ApiError::not_found("question"))?;
         Ok(QuestionResponse::Ok(Json(question.into())))
     }

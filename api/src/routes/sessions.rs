@@ -1,12 +1,13 @@
 //! Practice sessions: create, read, update, delete, list, statistics.
 
-use bson::{DateTime, Document, oid::ObjectId};
+use bson::{DateTime, oid::ObjectId};
 use common::{
-    db::{exports::Exports, questions::Questions, sessions::Sessions},
+    db::{questions::Questions, sessions::Sessions},
+    service,
     domain::{
         question::{Difficulty, Source},
         session::{
-            Experience, Role, Session, SessionStatus, Topics, parse_description,
+            Experience, Role, Session, SessionPatch, SessionStatus, Topics, parse_description,
             parse_duration_minutes,
         },
     },
@@ -336,33 +337,18 @@ impl SessionsApi {
         let id = object_id(&session_id, "session")?;
         let body = body.0;
         let mut v = Validation::default();
-        let mut set = Document::new();
-        if let Some(role) = v.optional(body.role, |r| Role::parse(&r).map(Role::into_inner)) {
-            set.insert("role", role);
-        }
-        if let Some(topics) = v.optional(body.topics, |t| Topics::parse(&t).map(Topics::into_inner))
-        {
-            set.insert("topics", topics);
-        }
-        if let Some(d) = v.optional(body.description, |d| parse_description(&d)) {
-            set.insert("description", d);
-        }
-        if let Some(m) = v.optional(body.duration_minutes, parse_duration_minutes) {
-            set.insert("duration_minutes", i64::from(m));
-        }
-        v.finish()?;
-        if let Some(e) = body.experience {
-            set.insert("experience", bson::to_bson(&e).map_err(anyhow::Error::new)?);
-        }
-        if let Some(s) = body.status {
-            set.insert("status", s.as_str());
-        }
-        let sessions = Sessions::new(&state.db);
-        let updated = if set.is_empty() {
-            sessions.get(auth.0.id, id).await?
-        } else {
-            sessions.update(auth.0.id, id, set).await?
+        let patch = SessionPatch {
+            role: v.optional(body.role, |r| Role::parse(&r).map(Role::into_inner)),
+            topics: v.optional(body.topics, |t| Topics::parse(&t).map(Topics::into_inner)),
+            description: v.optional(body.description, |d| parse_description(&d)),
+            duration_minutes: v.optional(body.duration_minutes, parse_duration_minutes),
+            experience: body.experience,
+            status: body.status,
         };
+        v.finish()?;
+        let updated = Sessions::new(&state.db)
+            .update(auth.0.id, id, &patch)
+            .await?;
         let session = updated.ok_or_else(|| ApiError::not_found("session"))?;
         Ok(SessionResponse::Ok(Json(view(&state, session).await?)))
     }
@@ -381,14 +367,9 @@ impl SessionsApi {
         session_id: Path<String>,
     ) -> ApiResult<NoContent> {
         let id = object_id(&session_id, "session")?;
-        if !Sessions::new(&state.db).delete(auth.0.id, id).await? {
+        if !service::sessions::delete(&state.stores(), auth.0.id, id).await? {
             return Err(ApiError::not_found("session"));
         }
-        // Objects cannot join the transaction: a deletion that fails here is retried by the
-        // workers' expiry pass (the record is marked due).
-        Exports::new(&state.db)
-            .delete_session(&state.storage, id)
-            .await?;
         Ok(NoContent::Done)
     }
 

@@ -1,6 +1,5 @@
 //! MongoDB access: the connection and the repositories, one module per collection.
 
-pub mod accounts;
 pub mod analytics;
 pub mod exports;
 mod indexes;

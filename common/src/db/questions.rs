@@ -17,7 +17,10 @@ use mongodb::{
 use super::{is_duplicate_key, sessions};
 use crate::{
     domain::{
-        question::{Difficulty, NewQuestion, Question, Source, escape_regex},
+        question::{
+            Difficulty, NewQuestion, Question, QuestionPatch, Source, answer_words, escape_regex,
+            text_hash,
+        },
         session::Session,
     },
     pagination::{Cursor, Page},
@@ -204,26 +207,54 @@ impl Questions {
             .await?)
     }
 
-    /// Applies `set` (validated fields; `text_hash` included when the text changes) to the
-    /// user's question. `Ok(Err(()))` when the new text duplicates another question of the
-    /// session.
+    /// Applies `patch` to the user's question; returns it changed (unchanged when the patch
+    /// is empty), `None` when there is no such question.
     pub async fn update(
         &self,
         user_id: ObjectId,
         id: ObjectId,
+        patch: &QuestionPatch,
+    ) -> Result<Option<Question>, WriteError> {
+        if patch.is_empty() {
+            return Ok(self.get(user_id, id).await?);
+        }
+        let mut set = Document::new();
+        if let Some(question) = &patch.question {
+            set.insert("question", question);
+            set.insert("text_hash", text_hash(question));
+        }
+        if let Some(answer) = &patch.answer {
+            set.insert("answer", answer);
+            set.insert("answer_words", answer_words(answer));
+        }
+        if let Some(notes) = &patch.notes {
+            set.insert("notes", notes);
+        }
+        if let Some(category) = &patch.category {
+            set.insert("category", category);
+        }
+        if let Some(difficulty) = patch.difficulty {
+            set.insert("difficulty", difficulty.as_str());
+        }
+        if let Some(pinned) = patch.is_pinned {
+            set.insert("is_pinned", pinned);
+        }
+        self.set(user_id, id, set).await
+    }
+
+    /// `$set`s `set` (and `updated_at`) on the user's question.
+    async fn set(
+        &self,
+        user_id: ObjectId,
+        id: ObjectId,
         mut set: Document,
-    ) -> Result<Result<Option<Question>, Duplicate>, Error> {
+    ) -> Result<Option<Question>, WriteError> {
         set.insert("updated_at", DateTime::now());
-        match self
-            .col
+        self.col
             .find_one_and_update(doc! { "_id": id, "user_id": user_id }, doc! { "$set": set })
             .return_document(ReturnDocument::After)
             .await
-        {
-            Ok(q) => Ok(Ok(q)),
-            Err(e) if is_duplicate_key(&e) => Ok(Err(Duplicate)),
-            Err(e) => Err(e),
-        }
+            .map_err(WriteError::from)
     }
 
     /// Deletes the user's question (and frees its slot in the session); `false` when
@@ -441,25 +472,24 @@ impl Questions {
     }
 
     /// Replaces the text of the user's question with `with` (keeping id, pin, notes and
-    /// category), tagging it with the regeneration run. `Ok(Err(Duplicate))` when the new
-    /// text is already in the session.
+    /// category), tagging it with the regeneration run.
     pub async fn replace_text(
         &self,
         user_id: ObjectId,
         id: ObjectId,
         with: &NewQuestion,
         tag: &str,
-    ) -> Result<Result<Option<Question>, Duplicate>, Error> {
+    ) -> Result<Option<Question>, WriteError> {
         let set = doc! {
             "question": &with.question,
             "answer": &with.answer,
             "difficulty": with.difficulty.as_str(),
             "source": with.source.as_str(),
-            "text_hash": crate::domain::question::text_hash(&with.question),
-            "answer_words": crate::domain::question::answer_words(&with.answer),
+            "text_hash": text_hash(&with.question),
+            "answer_words": answer_words(&with.answer),
             "regenerated_by": tag,
         };
-        self.update(user_id, id, set).await
+        self.set(user_id, id, set).await
     }
 
     /// Deletes every question of the user (account deletion).
@@ -503,9 +533,26 @@ fn list_query(
     Ok((query, index))
 }
 
-/// The new text duplicates another question of the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Duplicate;
+/// Why a change to a question was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The new text duplicates another question of the session.
+    #[error("the session already has this question")]
+    Duplicate,
+    /// MongoDB failed.
+    #[error(transparent)]
+    Db(Error),
+}
+
+impl From<Error> for WriteError {
+    fn from(e: Error) -> Self {
+        if is_duplicate_key(&e) {
+            Self::Duplicate
+        } else {
+            Self::Db(e)
+        }
+    }
+}
 
 async fn add_in_transaction(
     txn: &mut ClientSession,

@@ -9,7 +9,7 @@ use mongodb::{Collection, Database, error::Error, options::ReturnDocument};
 
 use super::{jobs, questions};
 use crate::{
-    domain::session::{Session, SessionStatus},
+    domain::session::{Session, SessionPatch, SessionStatus},
     pagination::{BadCursor, Cursor, Page},
 };
 
@@ -85,14 +85,36 @@ impl Sessions {
         }))
     }
 
-    /// Applies `set` (already validated fields) to the user's session; returns it changed.
+    /// Applies `patch` to the user's session; returns it changed (unchanged when the patch
+    /// is empty), `None` when there is no such session.
     pub async fn update(
         &self,
         user_id: ObjectId,
         id: ObjectId,
-        mut set: Document,
+        patch: &SessionPatch,
     ) -> Result<Option<Session>, Error> {
-        set.insert("updated_at", DateTime::now());
+        if patch.is_empty() {
+            return self.get(user_id, id).await;
+        }
+        let mut set = doc! { "updated_at": DateTime::now() };
+        if let Some(role) = &patch.role {
+            set.insert("role", role);
+        }
+        if let Some(experience) = patch.experience {
+            set.insert("experience", experience.as_str());
+        }
+        if let Some(topics) = &patch.topics {
+            set.insert("topics", topics);
+        }
+        if let Some(description) = &patch.description {
+            set.insert("description", description);
+        }
+        if let Some(minutes) = patch.duration_minutes {
+            set.insert("duration_minutes", i64::from(minutes));
+        }
+        if let Some(status) = patch.status {
+            set.insert("status", status.as_str());
+        }
         self.col
             .find_one_and_update(doc! { "_id": id, "user_id": user_id }, doc! { "$set": set })
             .return_document(ReturnDocument::After)

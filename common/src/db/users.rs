@@ -75,7 +75,7 @@ impl Users {
         Ok(result.matched_count == 1)
     }
 
-    /// Deletes the account document (see `accounts::delete` for the cascade).
+    /// Deletes the account document (see `service::accounts::delete` for the cascade).
     pub async fn delete(&self, id: ObjectId) -> Result<bool, Error> {
         Ok(self.col.delete_one(doc! { "_id": id }).await?.deleted_count == 1)
     }

@@ -208,6 +208,106 @@ pub struct RegeneratePayload {
     pub question_id: ObjectId,
 }
 
+/// What a generation job produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenerateOutput {
+    /// Questions this run added.
+    pub questions_added: i64,
+    /// Their ids.
+    pub question_ids: Vec<String>,
+    /// Candidates dropped because the session (or the batch) already had them.
+    pub duplicates_dropped: i64,
+    /// Candidates dropped by validation.
+    pub invalid_dropped: i64,
+    /// Where the batch came from (absent when an earlier attempt had already added all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::domain::question::Source>,
+    /// Whether the batch came from the cache of earlier provider replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached: Option<bool>,
+}
+
+/// What a regeneration job produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegenerateOutput {
+    /// The question replaced (its id stays).
+    pub question_id: String,
+    /// Where the new text came from.
+    pub source: crate::domain::question::Source,
+}
+
+/// What an export job produced (the download link is minted when the job is read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportOutput {
+    /// The file format.
+    pub format: ExportFormat,
+    /// The file size.
+    pub size_bytes: i64,
+    /// Questions in the file.
+    pub question_count: i64,
+    /// The download's file name.
+    pub filename: String,
+}
+
+impl From<&ExportRecord> for ExportOutput {
+    fn from(record: &ExportRecord) -> Self {
+        Self {
+            format: record.format,
+            size_bytes: record.size_bytes,
+            question_count: i64::from(record.question_count),
+            filename: record.filename.clone(),
+        }
+    }
+}
+
+/// What a probe produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeOutput {
+    /// The mark the run left.
+    pub mark: String,
+    /// The attempt that succeeded.
+    pub attempt: i32,
+}
+
+/// What an email job produced: nothing but its sending.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailSent {}
+
+/// A finished job's stored result, read according to the job's kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutput {
+    /// `generate_questions`.
+    GenerateQuestions(GenerateOutput),
+    /// `regenerate_question`.
+    RegenerateQuestion(RegenerateOutput),
+    /// `export_session`.
+    ExportSession(ExportOutput),
+    /// `email`.
+    Email(EmailSent),
+    /// `probe`.
+    Probe(ProbeOutput),
+}
+
+impl JobRecord {
+    /// The stored result read as its kind's output: `Ok(None)` while there is none, `Err`
+    /// when what is stored does not match the kind (a bug to log, never to hide).
+    pub fn output(&self) -> Result<Option<JobOutput>, bson::de::Error> {
+        fn read<T: serde::de::DeserializeOwned>(doc: &Document) -> Result<T, bson::de::Error> {
+            bson::from_document(doc.clone())
+        }
+        let Some(doc) = &self.result else {
+            return Ok(None);
+        };
+        Ok(Some(match self.kind {
+            JobKind::GenerateQuestions => JobOutput::GenerateQuestions(read(doc)?),
+            JobKind::RegenerateQuestion => JobOutput::RegenerateQuestion(read(doc)?),
+            JobKind::ExportSession => JobOutput::ExportSession(read(doc)?),
+            JobKind::Email => JobOutput::Email(read(doc)?),
+            JobKind::Probe => JobOutput::Probe(read(doc)?),
+        }))
+    }
+}
+
 /// A file format of exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

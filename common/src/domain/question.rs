@@ -95,6 +95,32 @@ pub struct Question {
     pub updated_at: DateTime,
 }
 
+/// A change to a question: each field present (already validated) is set; the repository
+/// owns how they are stored and what follows from them (the text hash, the answer's word
+/// count).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuestionPatch {
+    /// New question text.
+    pub question: Option<String>,
+    /// New model answer.
+    pub answer: Option<String>,
+    /// New notes.
+    pub notes: Option<String>,
+    /// New category.
+    pub category: Option<String>,
+    /// New difficulty.
+    pub difficulty: Option<Difficulty>,
+    /// Pinned or not.
+    pub is_pinned: Option<bool>,
+}
+
+impl QuestionPatch {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// A validated question about to be added to a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewQuestion {

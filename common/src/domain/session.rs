@@ -67,6 +67,31 @@ impl SessionStatus {
     }
 }
 
+/// A change to a session: each field present (already validated) is set; the
+/// repository owns how they are stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionPatch {
+    /// New role.
+    pub role: Option<String>,
+    /// New experience level.
+    pub experience: Option<Experience>,
+    /// New topics.
+    pub topics: Option<Vec<String>>,
+    /// New description.
+    pub description: Option<String>,
+    /// New planned duration.
+    pub duration_minutes: Option<u32>,
+    /// New status.
+    pub status: Option<SessionStatus>,
+}
+
+impl SessionPatch {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// A stored practice session.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {

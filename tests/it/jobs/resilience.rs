@@ -9,9 +9,9 @@ use std::{collections::HashMap, time::Duration};
 use bson::doc;
 use common::{
     config::RedisConfig,
-    db::jobs::NewJob,
-    domain::job::{JobKind, ProbePayload},
+    domain::job::ProbePayload,
     events::LiveEvent,
+    jobs::{Probe, StartJob},
     kv::Kv,
 };
 use futures::{StreamExt, future::join_all, stream};
@@ -148,20 +148,18 @@ async fn a_backlog_of_20000_jobs_drains_with_each_job_run_once() {
     .await
     .unwrap();
     let user: bson::oid::ObjectId = ops.id.parse().unwrap();
-    let payload = bson::to_document(&ProbePayload {
+    let payload = ProbePayload {
         work_ms: 0,
         fail_attempts: 0,
         permanent: false,
-    })
-    .unwrap();
+    };
     let started = std::time::Instant::now();
     stream::iter(0..JOBS)
         .map(|_| {
-            let (db, kv, payload) = (db.clone(), kv.clone(), payload.clone());
+            let (db, kv) = (db.clone(), kv.clone());
             async move {
-                let new = NewJob {
+                let new = StartJob::<Probe> {
                     user_id: user,
-                    kind: JobKind::Probe,
                     payload,
                     session_id: None,
                     max_attempts: 3,

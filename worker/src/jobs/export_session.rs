@@ -6,32 +6,31 @@
 //! at all), and the export record is unique per job.
 
 use anyhow::Context;
-use bson::{DateTime, Document, doc, oid::ObjectId};
+use bson::{DateTime, oid::ObjectId};
 use common::{
     db::{exports::Exports, questions::Questions, sessions::Sessions},
-    domain::job::{ExportPayload, ExportRecord},
+    domain::job::{ExportOutput, ExportPayload, ExportRecord},
+    jobs::ExportSession,
 };
 
-use super::runner::{Attempt, JobError, payload};
+use super::{
+    Handler,
+    runner::{Attempt, JobError},
+};
 use crate::export::{self, Sheet};
 
-fn result(record: &ExportRecord) -> Document {
-    doc! {
-        "format": record.format.as_str(),
-        "size_bytes": record.size_bytes,
-        "question_count": record.question_count,
-        "filename": &record.filename,
+impl Handler for ExportSession {
+    async fn run(attempt: &Attempt, p: ExportPayload) -> Result<ExportOutput, JobError> {
+        run(attempt, p).await
     }
 }
 
-/// Runs one attempt.
-pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
+async fn run(attempt: &Attempt, p: ExportPayload) -> Result<ExportOutput, JobError> {
     let ctx = attempt.ctx();
     let job = &attempt.job;
-    let p: ExportPayload = payload(job)?;
     let exports = Exports::new(&ctx.db);
     if let Some(done) = exports.by_job(&job.id).await? {
-        return Ok(result(&done));
+        return Ok(ExportOutput::from(&done));
     }
     let session_id = job
         .session_id
@@ -73,7 +72,8 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
             &export::disposition(&filename),
         )
         .await
-        .context("the file store did not accept the export")?;
+        .context("the file store did not accept the export")
+        .map_err(JobError::Retry)?;
     attempt.progress(90).await;
 
     let retention = i64::try_from(ctx.export_retention.as_millis()).unwrap_or(i64::MAX);
@@ -93,5 +93,5 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
     let stored = exports.insert_once(&record).await?;
     metrics::counter!("exports_total", "format" => p.format.as_str()).increment(1);
     metrics::histogram!("export_size_bytes", "format" => p.format.as_str()).record(size as f64);
-    Ok(result(&stored))
+    Ok(ExportOutput::from(&stored))
 }

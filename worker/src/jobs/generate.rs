@@ -6,17 +6,20 @@
 
 use std::collections::HashSet;
 
-use bson::{Document, doc};
 use common::{
     db::{jobs::Jobs, questions::Questions, sessions::Sessions},
     domain::{
-        job::{GeneratePayload, JobRecord},
+        job::{GenerateOutput, GeneratePayload, JobRecord},
         question::text_hash,
         session::Session,
     },
+    jobs::GenerateQuestions,
 };
 
-use super::runner::{Attempt, JobError, payload};
+use super::{
+    Handler,
+    runner::{Attempt, JobError},
+};
 use crate::ai::{self, Batch, Brief, Origin, cache};
 
 /// The questions of a session the brief is for, and the hashes it already holds.
@@ -142,11 +145,15 @@ async fn record_tokens(attempt: &Attempt, batch: &Batch) {
     }
 }
 
-/// Runs one attempt.
-pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
+impl Handler for GenerateQuestions {
+    async fn run(attempt: &Attempt, p: GeneratePayload) -> Result<GenerateOutput, JobError> {
+        run(attempt, p).await
+    }
+}
+
+async fn run(attempt: &Attempt, p: GeneratePayload) -> Result<GenerateOutput, JobError> {
     let ctx = attempt.ctx();
     let job = &attempt.job;
-    let p: GeneratePayload = payload(job)?;
     let session_id = job
         .session_id
         .ok_or_else(|| JobError::permanent("the job names no session"))?;
@@ -161,9 +168,13 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
     let wanted = u64::from(p.count).saturating_sub(before.len() as u64);
     if wanted == 0 {
         // An earlier attempt of this run added everything; it just did not get to finish.
-        return Ok(doc! {
-            "questions_added": i64::try_from(before.len()).unwrap_or(0),
-            "duplicates_dropped": 0, "invalid_dropped": 0, "question_ids": before,
+        return Ok(GenerateOutput {
+            questions_added: i64::try_from(before.len()).unwrap_or(0),
+            question_ids: before,
+            duplicates_dropped: 0,
+            invalid_dropped: 0,
+            source: None,
+            cached: None,
         });
     }
     attempt.progress(10).await;
@@ -231,13 +242,12 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
     attempt.progress(95).await;
     let mut ids = before;
     ids.extend(added.inserted.iter().map(|q| q.id.to_hex()));
-    let total = ids.len() as u64;
-    Ok(doc! {
-        "questions_added": i64::try_from(total).unwrap_or(0),
-        "duplicates_dropped": i64::try_from(repeats.len() + added.duplicates).unwrap_or(0),
-        "invalid_dropped": i64::try_from(checked.invalid).unwrap_or(0),
-        "source": batch.origin.source().as_str(),
-        "cached": batch.origin == Origin::Cache,
-        "question_ids": ids,
+    Ok(GenerateOutput {
+        questions_added: i64::try_from(ids.len()).unwrap_or(0),
+        question_ids: ids,
+        duplicates_dropped: i64::try_from(repeats.len() + added.duplicates).unwrap_or(0),
+        invalid_dropped: i64::try_from(checked.invalid).unwrap_or(0),
+        source: Some(batch.origin.source()),
+        cached: Some(batch.origin == Origin::Cache),
     })
 }

@@ -11,8 +11,15 @@ pub mod runner;
 mod send_email;
 pub mod vacuum;
 
+use std::future::Future;
+
 use bson::Document;
-use common::{domain::job::JobKind, jobs::queues};
+use common::{
+    domain::job::JobKind,
+    jobs::{
+        ExportSession, GenerateQuestions, JobSpec, Probe, RegenerateQuestion, SendEmail, queues,
+    },
+};
 
 use crate::{config::WorkerConfig, context::JobContext};
 
@@ -22,15 +29,34 @@ pub use probe::MARKS as PROBE_MARKS;
 pub use runner::{Attempt, JobError};
 pub use send_email::password_reset;
 
+/// A kind of job this worker runs: one attempt, from the kind's payload to its output.
+/// Each is implemented in its own module.
+pub trait Handler: JobSpec {
+    /// Runs one attempt.
+    fn run(
+        attempt: &Attempt,
+        payload: Self::Payload,
+    ) -> impl Future<Output = Result<Self::Output, JobError>> + Send;
+}
+
 /// Runs one attempt of `attempt.job` with the handler of its kind.
 pub async fn dispatch(attempt: &Attempt) -> Result<Document, JobError> {
     match attempt.job.kind {
-        JobKind::Email => send_email::run(attempt).await,
-        JobKind::Probe => probe::run(attempt).await,
-        JobKind::GenerateQuestions => generate::run(attempt).await,
-        JobKind::RegenerateQuestion => regenerate::run(attempt).await,
-        JobKind::ExportSession => export_session::run(attempt).await,
+        JobKind::Email => run::<SendEmail>(attempt).await,
+        JobKind::Probe => run::<Probe>(attempt).await,
+        JobKind::GenerateQuestions => run::<GenerateQuestions>(attempt).await,
+        JobKind::RegenerateQuestion => run::<RegenerateQuestion>(attempt).await,
+        JobKind::ExportSession => run::<ExportSession>(attempt).await,
     }
+}
+
+/// Decodes the payload (a bad one is permanent), runs `J`, and stores its output.
+async fn run<J: Handler>(attempt: &Attempt) -> Result<Document, JobError> {
+    let payload: J::Payload = bson::from_document(attempt.job.payload.clone())
+        .map_err(|e| JobError::permanent(format!("the job's parameters are invalid: {e}")))?;
+    let output = J::run(attempt, payload).await?;
+    bson::to_document(&output)
+        .map_err(|e| JobError::permanent(format!("the job's result could not be stored: {e}")))
 }
 
 /// The queues this process consumes, with their concurrency.

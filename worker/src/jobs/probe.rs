@@ -5,17 +5,27 @@
 //! it is delivered).
 
 use bson::{DateTime, doc};
-use common::domain::job::ProbePayload;
+use common::{
+    domain::job::{ProbeOutput, ProbePayload},
+    jobs::Probe,
+};
 use std::time::Duration;
 
-use super::runner::{Attempt, JobError, payload};
+use super::{
+    Handler,
+    runner::{Attempt, JobError},
+};
 
 /// Collection of the marks successful probes leave.
 pub const MARKS: &str = "probe_marks";
 
-/// Runs one attempt of a probe.
-pub async fn run(attempt: &Attempt) -> Result<bson::Document, JobError> {
-    let p: ProbePayload = payload(&attempt.job)?;
+impl Handler for Probe {
+    async fn run(attempt: &Attempt, p: ProbePayload) -> Result<ProbeOutput, JobError> {
+        run(attempt, p).await
+    }
+}
+
+async fn run(attempt: &Attempt, p: ProbePayload) -> Result<ProbeOutput, JobError> {
     if p.permanent {
         return Err(JobError::permanent(
             "the probe was asked to fail permanently",
@@ -46,5 +56,8 @@ pub async fn run(attempt: &Attempt) -> Result<bson::Document, JobError> {
         )
         .upsert(true)
         .await?;
-    Ok(doc! { "mark": mark, "attempt": attempt.job.attempt })
+    Ok(ProbeOutput {
+        mark,
+        attempt: attempt.job.attempt,
+    })
 }

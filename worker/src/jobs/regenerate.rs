@@ -1,20 +1,28 @@
 //! `regenerate_question`: replaces one question's text and answer with a new one (keeping
 //! its id, pin, notes and category), through the same provider, cache and bank.
 
-use bson::{Document, doc};
-use common::{db::questions::Questions, domain::job::RegeneratePayload};
+use common::{
+    db::questions::{Questions, WriteError},
+    domain::job::{RegenerateOutput, RegeneratePayload},
+    jobs::RegenerateQuestion,
+};
 
 use super::{
+    Handler,
     generate::{batch, load},
-    runner::{Attempt, JobError, payload},
+    runner::{Attempt, JobError},
 };
 use crate::ai;
 
-/// Runs one attempt.
-pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
+impl Handler for RegenerateQuestion {
+    async fn run(attempt: &Attempt, p: RegeneratePayload) -> Result<RegenerateOutput, JobError> {
+        run(attempt, p).await
+    }
+}
+
+async fn run(attempt: &Attempt, p: RegeneratePayload) -> Result<RegenerateOutput, JobError> {
     let ctx = attempt.ctx();
     let job = &attempt.job;
-    let p: RegeneratePayload = payload(job)?;
     let questions = Questions::new(&ctx.db);
     let tag = format!("{}:{}", job.id, job.run);
     let current = questions
@@ -23,7 +31,10 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
         .ok_or_else(|| JobError::permanent("the question no longer exists"))?;
     if current.regenerated_by.as_deref() == Some(tag.as_str()) {
         // An earlier attempt of this run replaced it; it just did not get to finish.
-        return Ok(doc! { "question_id": current.id.to_hex(), "source": current.source.as_str() });
+        return Ok(RegenerateOutput {
+            question_id: current.id.to_hex(),
+            source: current.source,
+        });
     }
     let view = load(attempt, current.session_id).await?;
     attempt.progress(10).await;
@@ -45,14 +56,19 @@ pub async fn run(attempt: &Attempt) -> Result<Document, JobError> {
         }
         match questions
             .replace_text(job.user_id, current.id, item, &tag)
-            .await?
+            .await
         {
             Ok(Some(q)) => {
                 common::db::analytics::invalidate(&ctx.kv, job.user_id).await;
-                return Ok(doc! { "question_id": q.id.to_hex(), "source": q.source.as_str() });
+                return Ok(RegenerateOutput {
+                    question_id: q.id.to_hex(),
+                    source: q.source,
+                });
             }
             Ok(None) => return Err(JobError::permanent("the question no longer exists")),
-            Err(_duplicate) => {}
+            // Another question of the session has this text: try the next candidate.
+            Err(WriteError::Duplicate) => {}
+            Err(WriteError::Db(e)) => return Err(e.into()),
         }
     }
     Err(JobError::Retry(anyhow::anyhow!(

@@ -43,11 +43,19 @@ impl JobError {
     }
 }
 
-impl<E: Into<anyhow::Error>> From<E> for JobError {
-    fn from(e: E) -> Self {
-        Self::Retry(e.into())
-    }
+/// Failures of the stores a job talks to are worth another attempt; anything else is
+/// classified where it happens (`JobError::Retry`, `JobError::permanent`), so `?` never
+/// turns a bad input into three attempts.
+macro_rules! retry_on {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<$error> for JobError {
+            fn from(e: $error) -> Self {
+                Self::Retry(e.into())
+            }
+        }
+    )*};
 }
+retry_on!(mongodb::error::Error, redis::RedisError);
 
 /// What a job handler gets: the record, a way to report progress, and the cancellation
 /// that fires when the attempt's lease is lost.
@@ -433,11 +441,6 @@ async fn publish(
     }
 }
 
-/// Decodes a job's payload.
-pub fn payload<T: serde::de::DeserializeOwned>(job: &JobRecord) -> Result<T, JobError> {
-    bson::from_document(job.payload.clone())
-        .map_err(|e| JobError::Permanent(anyhow::anyhow!("the job's parameters are invalid: {e}")))
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,15 +1,28 @@
 //! The `email` queue: renders and sends transactional mail.
 
-use common::{jobs::EmailJob, otp};
+use common::{
+    domain::job::EmailSent,
+    jobs::{EmailJob, SendEmail},
+    otp,
+};
 
-use super::runner::{Attempt, JobError, payload};
+use super::{
+    Handler,
+    runner::{Attempt, JobError},
+};
 use crate::mail::{Email, escape_html};
+
+impl Handler for SendEmail {
+    async fn run(attempt: &Attempt, payload: EmailJob) -> Result<EmailSent, JobError> {
+        run(attempt, payload).await
+    }
+}
 
 /// Sends one email. A bad payload or an address the server refuses is permanent; SMTP and
 /// Redis failures are retried.
-pub async fn run(attempt: &Attempt) -> Result<bson::Document, JobError> {
+async fn run(attempt: &Attempt, payload: EmailJob) -> Result<EmailSent, JobError> {
     let ctx = attempt.ctx();
-    match payload::<EmailJob>(&attempt.job)? {
+    match payload {
         EmailJob::PasswordResetCode { email, fullname } => {
             if attempt.lost() {
                 // Another delivery owns the job now: a second code would void this one.
@@ -23,7 +36,7 @@ pub async fn run(attempt: &Attempt) -> Result<bson::Document, JobError> {
                 Ok(()) => {
                     metrics::counter!("emails_sent_total", "kind" => "password_reset").increment(1);
                     tracing::info!("password reset code sent");
-                    Ok(bson::Document::new())
+                    Ok(EmailSent {})
                 }
                 Err(e) if e.is_permanent() => Err(JobError::Permanent(e.into())),
                 Err(e) => Err(JobError::Retry(e.into())),
