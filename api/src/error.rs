@@ -220,41 +220,6 @@ impl ApiError {
     }
 }
 
-/// Collects every field problem of a request, so one 400 lists them all.
-#[derive(Debug, Default)]
-pub struct Validation {
-    errors: Vec<FieldError>,
-}
-
-impl Validation {
-    /// The value, or its type's default after recording the problem (the default is never
-    /// used: [`Validation::finish`] fails when anything was recorded).
-    pub fn field<T: Default>(&mut self, result: Result<T, common::domain::Invalid>) -> T {
-        result.unwrap_or_else(|e| {
-            self.errors.push(FieldError::new(e.field, e.message));
-            T::default()
-        })
-    }
-
-    /// Like [`Validation::field`] for an optional input.
-    pub fn optional<I, T: Default>(
-        &mut self,
-        input: Option<I>,
-        parse: impl FnOnce(I) -> Result<T, common::domain::Invalid>,
-    ) -> Option<T> {
-        input.map(|i| self.field(parse(i)))
-    }
-
-    /// A 400 listing every problem, if there was one.
-    pub fn finish(self) -> ApiResult<()> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::validation(self.errors))
-        }
-    }
-}
-
 impl From<common::pagination::BadCursor> for ApiError {
     fn from(e: common::pagination::BadCursor) -> Self {
         Self::invalid_field("cursor", e.to_string())

@@ -2,13 +2,19 @@
 //!
 //! `main.rs` only loads the config and calls [`run`]; tests start the same app in-process.
 
+pub mod account;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod jobs;
+pub mod lookup;
 pub mod middleware;
+pub mod responses;
 pub mod routes;
 pub mod spec;
 pub mod state;
+pub mod trending;
+pub mod validation;
 
 use std::future::Future;
 
@@ -108,7 +114,7 @@ pub async fn run(
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let state = AppState::connect(config, stopping).await?;
     common::db::ensure_indexes(&state.db).await?;
-    tokio::spawn(routes::analytics::refresh_trending(state.clone()));
+    tokio::spawn(trending::refresh(state.clone()));
     tokio::spawn(state.events.clone().run(state.stopping.clone()));
     tokio::spawn(
         state

@@ -24,7 +24,7 @@ pub struct AppState {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// The trending-topics snapshot, replaced whole by a background task; readers never
     /// wait.
-    pub trending: Arc<arc_swap::ArcSwap<crate::routes::analytics::Trending>>,
+    pub trending: Arc<arc_swap::ArcSwap<crate::trending::Trending>>,
     /// Live events of every client of this process, read through one Redis connection.
     pub events: common::events::Hub,
 }

@@ -4,8 +4,8 @@
 use common::{
     db::{jobs::Jobs, users::Users},
     domain::job::ProbePayload,
-    jobs::Probe,
     jobs,
+    jobs::Probe,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -17,10 +17,8 @@ use poem_openapi::{
 use crate::{
     auth::BearerAuth,
     error::{ApiError, ApiResult},
-    routes::{
-        ApiTags,
-        jobs::{JobStarted, JobView, job_page_args, start},
-    },
+    jobs::{JobStarted, JobView, job_page_args, start},
+    routes::ApiTags,
     state::AppState,
 };
 
@@ -170,14 +168,6 @@ impl AdminApi {
             fail_attempts: body.fail_attempts,
             permanent: body.permanent,
         };
-        start::<Probe>(
-            &state,
-            auth.0.id,
-            payload,
-            None,
-            idempotency_key.0,
-            None,
-        )
-        .await
+        start::<Probe>(&state, auth.0.id, payload, None, idempotency_key.0, None).await
     }
 }

@@ -1,10 +1,10 @@
 //! Analytics: the caller's own numbers (cached briefly in Redis) and the public trending
-//! topics (an in-process snapshot every instance refreshes in the background).
+//! topics (served from the in-process snapshot of `crate::trending`).
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::collections::BTreeMap;
 
 use bson::DateTime;
-use common::db::analytics::{self, MeAnalytics, TopicCount};
+use common::db::analytics::{self, MeAnalytics};
 use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -16,52 +16,8 @@ use sha2::{Digest, Sha256};
 
 use crate::{auth::BearerAuth, error::ApiResult, routes::ApiTags, state::AppState};
 
-/// Topics kept in the snapshot (the most a request may ask for).
-const SNAPSHOT_TOPICS: usize = 50;
 /// How long clients and shared caches may reuse the trending list.
 const CACHE_CONTROL: &str = "public, max-age=300";
-
-/// The trending-topics snapshot.
-#[derive(Debug, Clone, Default)]
-pub struct Trending {
-    /// Top topics, most used first.
-    pub topics: Vec<TopicCount>,
-    /// When it was computed.
-    pub refreshed_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// Refreshes the snapshot every `trending_refresh` until shutdown.
-pub async fn refresh_trending(state: AppState) {
-    let mut stopping = state.stopping.clone();
-    let every = state.config.analytics.trending_refresh;
-    loop {
-        let started = std::time::Instant::now();
-        match analytics::trending(
-            &state.db,
-            DateTime::now(),
-            state.config.analytics.trending_days,
-            SNAPSHOT_TOPICS,
-            &state.config.analytics.read_preference,
-        )
-        .await
-        {
-            Ok(topics) => {
-                state.trending.store(Arc::new(Trending {
-                    topics,
-                    refreshed_at: Some(chrono::Utc::now()),
-                }));
-                metrics::histogram!("trending_refresh_seconds")
-                    .record(started.elapsed().as_secs_f64());
-            }
-            // The last snapshot keeps being served.
-            Err(e) => tracing::warn!(error = %e, "trending topics not refreshed"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = stopping.wait_for(|s| *s) => return,
-        }
-    }
-}
 
 /// The caller's numbers.
 #[derive(Debug, Object)]

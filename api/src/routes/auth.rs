@@ -6,10 +6,7 @@ use common::{
         tokens::{Exchange, Tokens},
         users::Users,
     },
-    domain::{
-        Invalid,
-        user::{Email, FullName, Password, User},
-    },
+    domain::user::{Email, FullName, Password, User},
     jobs::{self, EmailJob, SendEmail, StartJob},
     otp::{self, CodeCheck},
     ratelimit,
@@ -18,55 +15,14 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use crate::{
+    account::{AuthTokens, issue_tokens},
     auth::password,
-    error::{ApiError, ApiResult, FieldError},
+    error::{ApiError, ApiResult},
+    responses::NoContent,
     routes::ApiTags,
     state::AppState,
+    validation::AllValid,
 };
-
-/// An account as its owner sees it.
-#[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct UserView {
-    /// Id.
-    pub id: String,
-    /// Email (normalized to lower case).
-    pub email: String,
-    /// Display name.
-    pub fullname: String,
-    /// Creation time.
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    /// Last change.
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl From<User> for UserView {
-    fn from(u: User) -> Self {
-        Self {
-            id: u.id.to_hex(),
-            email: u.email,
-            fullname: u.fullname,
-            created_at: u.created_at.to_chrono(),
-            updated_at: u.updated_at.to_chrono(),
-        }
-    }
-}
-
-/// A token pair and the account it belongs to.
-#[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
-pub struct AuthTokens {
-    /// JWT for `Authorization: Bearer`.
-    pub access_token: String,
-    /// Opaque token for `/auth/refresh`; single use, rotated on every refresh.
-    pub refresh_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    /// The account.
-    pub user: UserView,
-}
 
 /// New account.
 #[derive(Debug, Object)]
@@ -180,34 +136,12 @@ pub enum AcceptedResponse {
     Accepted(Json<Accepted>),
 }
 
-/// Done, nothing to return.
-#[derive(Debug, ApiResponse)]
-pub enum NoContent {
-    /// Done.
-    #[oai(status = 204)]
-    Done,
-}
-
 /// The code check.
 #[derive(Debug, ApiResponse)]
 pub enum VerifyResponse {
     /// The code is valid (and still unused).
     #[oai(status = 200)]
     Valid(Json<CodeValid>),
-}
-
-/// Turns domain validation results into one 400 listing every bad field.
-pub fn collect_invalid(results: Vec<Option<Invalid>>) -> ApiResult<()> {
-    let errors: Vec<FieldError> = results
-        .into_iter()
-        .flatten()
-        .map(|e| FieldError::new(e.field, e.message))
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(errors))
-    }
 }
 
 /// Applies the `auth` policy per email address (the middleware applies it per IP).
@@ -233,24 +167,6 @@ pub async fn limit_email(state: &AppState, email: &Email) -> ApiResult<()> {
     }
 }
 
-/// Issues an access token and a refresh token of `family` for `user`.
-pub async fn issue_tokens(state: &AppState, user: User, family: ObjectId) -> ApiResult<AuthTokens> {
-    let refresh_token = Tokens::new(&state.db)
-        .issue(user.id, family, state.config.auth.refresh_ttl)
-        .await?;
-    let access_token = state
-        .jwt
-        .issue(user.id)
-        .map_err(|e| ApiError::internal(&anyhow::Error::new(e)))?;
-    Ok(AuthTokens {
-        access_token,
-        refresh_token,
-        token_type: "Bearer".to_owned(),
-        expires_in: state.jwt.ttl_secs(),
-        user: user.into(),
-    })
-}
-
 fn invalid_code() -> ApiError {
     ApiError::BadRequest(poem_openapi::payload::Json(crate::error::Problem::new(
         poem::http::StatusCode::BAD_REQUEST,
@@ -272,17 +188,12 @@ impl AuthApi {
         state: Data<&AppState>,
         body: Json<RegisterRequest>,
     ) -> ApiResult<RegisterResponse> {
-        let fullname = FullName::parse(&body.fullname);
-        let email = Email::parse(&body.email);
-        let password = Password::parse("password", &body.password);
-        collect_invalid(vec![
-            fullname.as_ref().err().cloned(),
-            email.as_ref().err().cloned(),
-            password.as_ref().err().cloned(),
-        ])?;
-        let (Ok(fullname), Ok(email), Ok(password)) = (fullname, email, password) else {
-            unreachable!("errors returned above");
-        };
+        let (fullname, email, password) = (
+            FullName::parse(&body.fullname),
+            Email::parse(&body.email),
+            Password::parse("password", &body.password),
+        )
+            .all_valid()?;
         limit_email(&state, &email).await?;
 
         let now = DateTime::now();
@@ -445,15 +356,11 @@ impl AuthApi {
         state: Data<&AppState>,
         body: Json<ResetPasswordRequest>,
     ) -> ApiResult<NoContent> {
-        let email = Email::parse(&body.email);
-        let password = Password::parse("new_password", &body.new_password);
-        collect_invalid(vec![
-            email.as_ref().err().cloned(),
-            password.as_ref().err().cloned(),
-        ])?;
-        let (Ok(email), Ok(password)) = (email, password) else {
-            unreachable!("errors returned above");
-        };
+        let (email, password) = (
+            Email::parse(&body.email),
+            Password::parse("new_password", &body.new_password),
+        )
+            .all_valid()?;
         limit_email(&state, &email).await?;
         if otp::check(&state.kv, email.as_str(), &body.code, true).await? != CodeCheck::Valid {
             return Err(invalid_code());

@@ -15,11 +15,9 @@ use rand::{RngCore, TryRngCore};
 use crate::{
     auth::BearerAuth,
     error::ApiResult,
-    routes::{
-        ApiTags,
-        jobs::{JobStarted, start},
-        sessions::owned_session,
-    },
+    jobs::{JobStarted, start},
+    lookup::owned_session,
+    routes::ApiTags,
     state::AppState,
 };
 

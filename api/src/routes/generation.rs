@@ -19,12 +19,9 @@ use poem_openapi::{
 use crate::{
     auth::BearerAuth,
     error::{ApiError, ApiResult},
-    routes::{
-        ApiTags,
-        jobs::{JobStarted, start},
-        object_id,
-        sessions::owned_session,
-    },
+    jobs::{JobStarted, start},
+    lookup::{object_id, owned_session},
+    routes::ApiTags,
     state::AppState,
 };
 

@@ -3,20 +3,20 @@
 use bson::oid::ObjectId;
 use common::{
     db::{tokens::Tokens, users::Users},
-    service,
     domain::user::{FullName, Password},
+    service,
 };
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use crate::{
+    account::{AuthTokens, UserView, issue_tokens},
     auth::{BearerAuth, password},
     error::{ApiError, ApiResult},
-    routes::{
-        ApiTags,
-        auth::{AuthTokens, NoContent, UserView, collect_invalid, issue_tokens},
-    },
+    responses::NoContent,
+    routes::ApiTags,
     state::AppState,
+    validation::AllValid,
 };
 
 /// Profile changes (only the fields given are changed).
@@ -119,11 +119,7 @@ impl MeApi {
         state: Data<&AppState>,
         body: Json<ChangePasswordRequest>,
     ) -> ApiResult<PasswordChanged> {
-        let new_password = Password::parse("new_password", &body.new_password);
-        collect_invalid(vec![new_password.as_ref().err().cloned()])?;
-        let Ok(new_password) = new_password else {
-            unreachable!("errors returned above");
-        };
+        let (new_password,) = (Password::parse("new_password", &body.new_password),).all_valid()?;
         let user = load(&state, auth.0.id).await?;
         let verified =
             password::verify(body.current_password.clone(), user.password_hash.clone()).await?;

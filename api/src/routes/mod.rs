@@ -1,7 +1,7 @@
 //! Every route of the api, listed in one place.
 
 mod admin;
-pub mod analytics;
+mod analytics;
 mod auth;
 mod events;
 mod exports;
@@ -13,14 +13,11 @@ mod notifications;
 mod questions;
 mod sessions;
 
-use bson::oid::ObjectId;
-use common::pagination::{Cursor, page_limit};
 use poem_openapi::{OpenApiService, Tags};
 
 pub use admin::AdminApi;
 pub use analytics::AnalyticsApi;
 pub use auth::AuthApi;
-pub(crate) use auth::NoContent;
 pub use events::EventsApi;
 pub use exports::ExportsApi;
 pub use generation::GenerationApi;
@@ -30,8 +27,6 @@ pub use me::MeApi;
 pub use notifications::NotificationsApi;
 pub use questions::QuestionsApi;
 pub use sessions::SessionsApi;
-
-use crate::error::{ApiError, ApiResult};
 
 /// Operation groups in the OpenAPI document.
 #[derive(Debug, Tags)]
@@ -106,19 +101,4 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
              questions, exports. Errors are RFC 9457 problem+json; every response carries \
              `x-request-id`.",
     )
-}
-
-/// A path id: a malformed one answers 404 like a missing one, never 400 or 500.
-pub(crate) fn object_id(raw: &str, what: &str) -> ApiResult<ObjectId> {
-    ObjectId::parse_str(raw).map_err(|_| ApiError::not_found(what))
-}
-
-/// The page size and the decoded cursor of a list request.
-pub(crate) fn page_args(
-    limit: Option<u32>,
-    cursor: Option<&str>,
-) -> ApiResult<(u32, Option<Cursor>)> {
-    let limit = page_limit(limit)?;
-    let cursor = cursor.map(Cursor::decode).transpose()?;
-    Ok((limit, cursor))
 }

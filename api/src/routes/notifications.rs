@@ -11,7 +11,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
 use crate::{
     auth::BearerAuth,
     error::{ApiError, ApiResult},
-    routes::{ApiTags, page_args},
+    lookup::page_args,
+    routes::ApiTags,
     state::AppState,
 };
 

@@ -22,9 +22,12 @@ use poem_openapi::{
 
 use crate::{
     auth::BearerAuth,
-    error::{ApiError, ApiResult, Validation},
-    routes::{ApiTags, NoContent, object_id, page_args, sessions::owned_session},
+    error::{ApiError, ApiResult},
+    lookup::{object_id, owned_session, page_args},
+    responses::NoContent,
+    routes::ApiTags,
     state::AppState,
+    validation::Validation,
 };
 
 /// Most ids in one bulk request.

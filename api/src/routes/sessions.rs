@@ -3,7 +3,6 @@
 use bson::{DateTime, oid::ObjectId};
 use common::{
     db::{questions::Questions, sessions::Sessions},
-    service,
     domain::{
         question::{Difficulty, Source},
         session::{
@@ -11,6 +10,7 @@ use common::{
             parse_duration_minutes,
         },
     },
+    service,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -21,9 +21,12 @@ use poem_openapi::{
 
 use crate::{
     auth::BearerAuth,
-    error::{ApiError, ApiResult, Validation},
-    routes::{ApiTags, NoContent, object_id, page_args},
+    error::{ApiError, ApiResult},
+    lookup::{object_id, owned_session, page_args},
+    responses::NoContent,
+    routes::ApiTags,
     state::AppState,
+    validation::Validation,
 };
 
 /// A practice session.
@@ -210,19 +213,6 @@ pub enum StatsResponse {
     /// The statistics.
     #[oai(status = 200)]
     Ok(Json<SessionStats>),
-}
-
-/// The user's session `raw_id`, or 404 (malformed, missing, or someone else's).
-pub(crate) async fn owned_session(
-    state: &AppState,
-    user_id: ObjectId,
-    raw_id: &str,
-) -> ApiResult<Session> {
-    let id = object_id(raw_id, "session")?;
-    Sessions::new(&state.db)
-        .get(user_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("session"))
 }
 
 async fn view(state: &AppState, session: Session) -> ApiResult<SessionView> {

@@ -15,7 +15,9 @@ use crate::db::{
 /// not delete is retried by the workers' expiry pass.
 pub async fn delete(stores: &Stores, user_id: ObjectId) -> Result<(), Error> {
     let db = &stores.db;
-    Exports::new(db).delete_user(&stores.storage, user_id).await?;
+    Exports::new(db)
+        .delete_user(&stores.storage, user_id)
+        .await?;
     Tokens::new(db).delete_user(user_id).await?;
     Notifications::new(db).clear(user_id).await?;
     Jobs::new(db).delete_user(user_id).await?;

@@ -441,7 +441,6 @@ async fn publish(
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
