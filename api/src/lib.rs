@@ -61,6 +61,13 @@ fn metrics_endpoint() -> Response {
 }
 
 /// The whole application as one endpoint.
+///
+/// A request passes the layers from the last `.with()` to the first: `Observe` (request
+/// id, access log, metrics), CORS, `SecurityHeaders`, `RateLimit` (verifies the bearer
+/// token once, see `auth::VerifiedToken`), `InvalidateAnalytics`, `ProblemJson` (every
+/// error as problem+json), `CatchPanic`, `BodyLimit`, `ValidateBodies`, then the route.
+/// Each layer is correct in any order; this one makes the log and the limits see every
+/// request and the problem+json layer see every error.
 pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
     let cors_origins = state.config.cors_origins.clone();
     let api = routes::openapi();

@@ -14,6 +14,7 @@
 
 use std::sync::OnceLock;
 
+use common::domain::question::{ANSWER_LEN, CATEGORY_LEN, Length, NOTES_LEN, QUESTION_LEN};
 use serde_json::{Value, json};
 
 /// The finished document, built once.
@@ -32,9 +33,11 @@ pub fn document() -> &'static str {
 const VISIBLE_1: &str = r"^[ \t\n\r]*[^\s\x00-\x1F\x7F-\x9F]([^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F])?[ \t\n\r]*$";
 const VISIBLE_2: &str =
     r"^[ \t\n\r]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][ \t\n\r]*$";
-/// At least 5 (10) characters once surrounding white space is trimmed; any text within.
-const TRIMMED_5: &str = r"^\s*\S[\s\S]{3,}\S\s*$";
-const TRIMMED_10: &str = r"^\s*\S[\s\S]{8,}\S\s*$";
+/// At least `min` (2 or more) characters once surrounding white space is trimmed; any
+/// text within.
+fn trimmed(min: usize) -> String {
+    format!(r"^\s*\S[\s\S]{{{},}}\S\s*$", min.saturating_sub(2))
+}
 /// 1–255 visible ASCII characters.
 pub const IDEMPOTENCY_KEY: &str = "^[!-~]{1,255}$";
 
@@ -47,10 +50,20 @@ const TEXT_RULES: &[(&str, &str, &str, bool)] = &[
     ("CreateSessionRequest", "topics", VISIBLE_1, true),
     ("UpdateSessionRequest", "topics", VISIBLE_1, true),
     ("GenerateRequest", "topics", VISIBLE_1, true),
-    ("AddQuestionRequest", "question", TRIMMED_5, false),
-    ("AddQuestionRequest", "answer", TRIMMED_10, false),
-    ("UpdateQuestionRequest", "question", TRIMMED_5, false),
-    ("UpdateQuestionRequest", "answer", TRIMMED_10, false),
+];
+
+/// `(schema, property, length)`: lengths of the domain (`common::domain::question`), stated
+/// in the document as `minLength`/`maxLength`, in the description, and (with a minimum) as
+/// a pattern counting the trimmed text.
+const LENGTH_RULES: &[(&str, &str, Length)] = &[
+    ("AddQuestionRequest", "question", QUESTION_LEN),
+    ("AddQuestionRequest", "answer", ANSWER_LEN),
+    ("AddQuestionRequest", "notes", NOTES_LEN),
+    ("AddQuestionRequest", "category", CATEGORY_LEN),
+    ("UpdateQuestionRequest", "question", QUESTION_LEN),
+    ("UpdateQuestionRequest", "answer", ANSWER_LEN),
+    ("UpdateQuestionRequest", "notes", NOTES_LEN),
+    ("UpdateQuestionRequest", "category", CATEGORY_LEN),
 ];
 
 fn problem(description: &str) -> Value {
@@ -112,6 +125,22 @@ fn complete(doc: &mut Value) {
             field
         };
         target["pattern"] = json!(pattern);
+    }
+    for (schema, property, length) in LENGTH_RULES {
+        let field = &mut doc["components"]["schemas"][*schema]["properties"][*property];
+        assert!(
+            field.is_object(),
+            "{schema}.{property} is not in the document"
+        );
+        if length.min > 0 {
+            field["minLength"] = json!(length.min);
+            field["pattern"] = json!(trimmed(length.min));
+        }
+        field["maxLength"] = json!(length.max);
+        let said = field["description"].as_str().unwrap_or_default().to_owned();
+        let mut rule = length.describe();
+        rule[..1].make_ascii_uppercase();
+        field["description"] = json!(format!("{rule}. {said}").trim_end().to_owned());
     }
     for path in doc["paths"]
         .as_object_mut()

@@ -19,9 +19,30 @@ pub struct AuthUser {
     pub token_expires_at: u64,
 }
 
-/// A verified access token, put in the request by the rate limiter so it is checked once.
+/// The request's access token, verified once: whichever layer asks first (the rate
+/// limiter, as the app is assembled) verifies it and keeps the outcome in the request, and
+/// every later layer reads that. A layer that runs first in another assembly verifies it
+/// itself, so no layer depends on the order of `.with()` calls for correctness.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifiedToken(pub Option<AuthUser>);
+
+impl VerifiedToken {
+    /// The caller `Authorization: Bearer` names, if its token is valid; verified at most
+    /// once per request.
+    pub fn of(req: &mut Request, state: &AppState) -> Option<AuthUser> {
+        if let Some(VerifiedToken(user)) = req.data::<VerifiedToken>() {
+            return *user;
+        }
+        let user = req
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|token| state.jwt.verify(token.trim()));
+        req.set_data(VerifiedToken(user));
+        user
+    }
+}
 
 /// `Authorization: Bearer <access token>` (a JWT from login, register or refresh).
 #[derive(Debug, SecurityScheme)]

@@ -29,11 +29,14 @@ const CHANGING: [&str; 3] = ["/api/v1/sessions", "/api/v1/questions", "/api/v1/m
 impl<E: Endpoint> Endpoint for InvalidateAnalyticsEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Self::Output> {
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
         let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
             && CHANGING.iter().any(|p| req.uri().path().starts_with(p));
-        let user = req.data::<VerifiedToken>().and_then(|t| t.0).map(|u| u.id);
         let state = req.data::<AppState>().cloned();
+        let user = match (&state, writes) {
+            (Some(state), true) => VerifiedToken::of(&mut req, state).map(|u| u.id),
+            _ => None,
+        };
         let resp = self.inner.call(req).await?.into_response();
         if writes
             && resp.status().is_success()

@@ -10,8 +10,7 @@ use std::net::IpAddr;
 use common::ratelimit::{self, Decision, Policy};
 use ipnet::IpNet;
 use poem::{
-    Endpoint, IntoResponse, Middleware, Request, Response, Result,
-    http::{HeaderValue, header},
+    Endpoint, IntoResponse, Middleware, Request, Response, Result, http::HeaderValue,
     web::RemoteAddr,
 };
 
@@ -117,14 +116,7 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
         let (name, policy, subject) = if credential {
             ("auth", limits.auth, format!("ip:{ip}"))
         } else {
-            let user = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .and_then(|token| state.jwt.verify(token.trim()));
-            req.set_data(VerifiedToken(user));
-            match user {
+            match VerifiedToken::of(&mut req, &state) {
                 Some(user) => ("default", limits.default, format!("user:{}", user.id)),
                 None => ("default", limits.default, format!("ip:{ip}")),
             }

@@ -83,20 +83,17 @@ impl From<Question> for QuestionView {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct AddQuestionRequest {
-    /// 5–2000 characters; unique within the session (ignoring case, spacing and
-    /// punctuation).
-    #[oai(validator(min_length = 5, max_length = 2000))]
+    /// Unique within the session (ignoring case, spacing and punctuation).
     pub question: String,
-    /// 10–5000 characters.
-    #[oai(validator(min_length = 10, max_length = 5000))]
+    /// The model answer.
     pub answer: String,
-    /// At most 1000 characters.
-    #[oai(default, validator(max_length = 1000))]
+    /// The user's notes.
+    #[oai(default)]
     pub notes: String,
     /// `medium` when omitted.
     pub difficulty: Option<Difficulty>,
-    /// At most 100 characters.
-    #[oai(default, validator(max_length = 100))]
+    /// A free-form category.
+    #[oai(default)]
     pub category: String,
     /// Pin it at once.
     #[oai(default)]
@@ -107,19 +104,15 @@ pub struct AddQuestionRequest {
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct UpdateQuestionRequest {
-    /// 5–2000 characters; unique within the session.
-    #[oai(validator(min_length = 5, max_length = 2000))]
+    /// Unique within the session.
     pub question: Option<String>,
-    /// 10–5000 characters.
-    #[oai(validator(min_length = 10, max_length = 5000))]
+    /// The model answer.
     pub answer: Option<String>,
-    /// At most 1000 characters; "" clears them.
-    #[oai(validator(max_length = 1000))]
+    /// The user's notes; "" clears them.
     pub notes: Option<String>,
     /// New difficulty.
     pub difficulty: Option<Difficulty>,
-    /// At most 100 characters; "" clears it.
-    #[oai(validator(max_length = 100))]
+    /// A free-form category; "" clears it.
     pub category: Option<String>,
     /// Pin (`true`) or unpin (`false`); setting the current value changes nothing.
     pub is_pinned: Option<bool>,

@@ -196,32 +196,61 @@ impl Source {
     }
 }
 
-/// Validates question text (5–2000 characters after trimming).
+/// How long a text may be, in characters once surrounding white space is trimmed. The
+/// validators, the OpenAPI document (`api::spec`) and the provider's instructions all read
+/// these constants, so the rule is written once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Length {
+    /// Fewest characters.
+    pub min: usize,
+    /// Most characters.
+    pub max: usize,
+}
+
+impl Length {
+    /// `5–2000 characters`, or `at most 1000 characters` when there is no minimum.
+    pub fn describe(self) -> String {
+        if self.min == 0 {
+            format!("at most {} characters", self.max)
+        } else {
+            format!("{}–{} characters", self.min, self.max)
+        }
+    }
+
+    fn check(self, field: &'static str, raw: &str) -> Result<String, Invalid> {
+        let text = raw.trim();
+        check_length(field, text, self.min, self.max)?;
+        Ok(text.to_owned())
+    }
+}
+
+/// A question's text.
+pub const QUESTION_LEN: Length = Length { min: 5, max: 2000 };
+/// A model answer.
+pub const ANSWER_LEN: Length = Length { min: 10, max: 5000 };
+/// A question's notes.
+pub const NOTES_LEN: Length = Length { min: 0, max: 1000 };
+/// A question's category.
+pub const CATEGORY_LEN: Length = Length { min: 0, max: 100 };
+
+/// Validates question text ([`QUESTION_LEN`] after trimming).
 pub fn parse_question(raw: &str) -> Result<String, Invalid> {
-    let text = raw.trim();
-    check_length("question", text, 5, 2000)?;
-    Ok(text.to_owned())
+    QUESTION_LEN.check("question", raw)
 }
 
-/// Validates an answer (10–5000 characters after trimming).
+/// Validates an answer ([`ANSWER_LEN`] after trimming).
 pub fn parse_answer(raw: &str) -> Result<String, Invalid> {
-    let text = raw.trim();
-    check_length("answer", text, 10, 5000)?;
-    Ok(text.to_owned())
+    ANSWER_LEN.check("answer", raw)
 }
 
-/// Validates notes (at most 1000 characters).
+/// Validates notes ([`NOTES_LEN`]).
 pub fn parse_notes(raw: &str) -> Result<String, Invalid> {
-    let text = raw.trim();
-    check_length("notes", text, 0, 1000)?;
-    Ok(text.to_owned())
+    NOTES_LEN.check("notes", raw)
 }
 
-/// Validates a category (at most 100 characters).
+/// Validates a category ([`CATEGORY_LEN`]).
 pub fn parse_category(raw: &str) -> Result<String, Invalid> {
-    let text = raw.trim();
-    check_length("category", text, 0, 100)?;
-    Ok(text.to_owned())
+    CATEGORY_LEN.check("category", raw)
 }
 
 /// The text with case, whitespace and punctuation folded: two questions that differ only

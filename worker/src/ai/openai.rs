@@ -11,7 +11,10 @@ use async_openai::{
         CreateChatCompletionRequestArgs, ResponseFormat, ResponseFormatJsonSchema,
     },
 };
-use common::domain::job::TokenUsage;
+use common::domain::{
+    job::TokenUsage,
+    question::{ANSWER_LEN, CATEGORY_LEN, QUESTION_LEN},
+};
 use secrecy::ExposeSecret;
 use serde_json::json;
 
@@ -61,10 +64,10 @@ fn schema() -> serde_json::Value {
                     "additionalProperties": false,
                     "required": ["question", "answer", "difficulty", "category"],
                     "properties": {
-                        "question": { "type": "string", "description": "5-2000 characters" },
-                        "answer": { "type": "string", "description": "A model answer, 10-5000 characters" },
+                        "question": { "type": "string", "description": QUESTION_LEN.describe() },
+                        "answer": { "type": "string", "description": format!("A model answer, {}", ANSWER_LEN.describe()) },
                         "difficulty": { "type": "string", "enum": ["easy", "medium", "hard"] },
-                        "category": { "type": "string", "description": "At most 100 characters" }
+                        "category": { "type": "string", "description": CATEGORY_LEN.describe() }
                     }
                 }
             }
