@@ -126,6 +126,21 @@ pub struct StartJob<J: JobSpec> {
     pub idempotency_key: Option<String>,
 }
 
+impl<J: JobSpec> Clone for StartJob<J>
+where
+    J::Payload: Clone,
+{
+    fn clone(&self) -> Self {
+        Self {
+            user_id: self.user_id,
+            payload: self.payload.clone(),
+            session_id: self.session_id,
+            max_attempts: self.max_attempts,
+            idempotency_key: self.idempotency_key.clone(),
+        }
+    }
+}
+
 /// What a queue carries: only the job's id. The job's record in MongoDB holds its
 /// parameters and state, so the queue is delivery only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -307,4 +322,20 @@ pub async fn start<J: JobSpec>(
         job,
         existing: false,
     })
+}
+
+/// Starts every job of `jobs`, `in_flight` at a time (backfills, load tests); stops at the
+/// first failure.
+pub async fn start_many<J: JobSpec>(
+    db: &Database,
+    kv: &Kv,
+    jobs: impl IntoIterator<Item = StartJob<J>>,
+    in_flight: usize,
+) -> Result<usize, StartError> {
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(jobs)
+        .map(|job| start(db, kv, job, None))
+        .buffer_unordered(in_flight.max(1))
+        .try_fold(0, |n, _| async move { Ok(n + 1) })
+        .await
 }

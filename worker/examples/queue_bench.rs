@@ -134,31 +134,14 @@ async fn backlog_drain(kv_prefix: &str, jobs: usize) -> anyhow::Result<f64> {
     let db = common::db::connect(&config.common.mongo).await?;
     common::db::ensure_indexes(&db).await?;
     let kv = Kv::connect(&config.common.redis).await?;
-    let payload = ProbePayload {
-        work_ms: 0,
-        fail_attempts: 0,
-        permanent: false,
+    let probe = StartJob::<Probe> {
+        user_id: bson::oid::ObjectId::new(),
+        payload: ProbePayload::default(),
+        session_id: None,
+        max_attempts: 3,
+        idempotency_key: None,
     };
-    let user = bson::oid::ObjectId::new();
-    stream::iter(0..jobs)
-        .map(|_| {
-            let (db, kv) = (db.clone(), kv.clone());
-            async move {
-                let new = StartJob::<Probe> {
-                    user_id: user,
-                    payload,
-                    session_id: None,
-                    max_attempts: 3,
-                    idempotency_key: None,
-                };
-                jobs::start(&db, &kv, new, None).await.map(drop)
-            }
-        })
-        .buffer_unordered(64)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<()>, _>>()?;
+    jobs::start_many(&db, &kv, std::iter::repeat_n(probe, jobs), 64).await?;
 
     let started = Instant::now();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -177,8 +177,8 @@ pub struct JobRecord {
     pub notified: bool,
 }
 
-/// Parameters of a probe job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Parameters of a probe job (the default does no work and succeeds at once).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbePayload {
     /// How long each attempt works, in milliseconds (in steps that report progress).
     pub work_ms: u64,

@@ -596,22 +596,19 @@ export interface components {
          * @description A question the user writes.
          */
         AddQuestionRequest: {
-            /**
-             * @description 5–2000 characters; unique within the session (ignoring case, spacing and
-             *     punctuation).
-             */
+            /** @description 5–2000 characters. Unique within the session (ignoring case, spacing and punctuation). */
             question: string;
-            /** @description 10–5000 characters. */
+            /** @description 10–5000 characters. The model answer. */
             answer: string;
             /**
-             * @description At most 1000 characters.
+             * @description At most 1000 characters. The user's notes.
              * @default
              */
             notes?: string;
             /** @description `medium` when omitted. */
             difficulty?: components["schemas"]["Difficulty"] & unknown;
             /**
-             * @description At most 100 characters.
+             * @description At most 100 characters. A free-form category.
              * @default
              */
             category?: string;
@@ -661,6 +658,11 @@ export interface components {
             error?: string;
             /** @description What it produced, once succeeded. */
             result?: components["schemas"]["JobResult"] & unknown;
+            /**
+             * @description Present when the job succeeded but its stored result could not be read (a server
+             *     fault, logged with the job id); `result` is then absent.
+             */
+            result_error?: string;
             /** @description The session it concerns. */
             session_id?: string;
             /** @description Each attempt of the current run, in order. */
@@ -1091,6 +1093,11 @@ export interface components {
             error?: string;
             /** @description What it produced, once succeeded. */
             result?: components["schemas"]["JobResult"] & unknown;
+            /**
+             * @description Present when the job succeeded but its stored result could not be read (a server
+             *     fault, logged with the job id); `result` is then absent.
+             */
+            result_error?: string;
             /** @description The session it concerns. */
             session_id?: string;
             /** @description Each attempt of the current run, in order. */
@@ -1631,15 +1638,15 @@ export interface components {
          * @description Changes to a question: only the fields given change.
          */
         UpdateQuestionRequest: {
-            /** @description 5–2000 characters; unique within the session. */
+            /** @description 5–2000 characters. Unique within the session. */
             question?: string;
-            /** @description 10–5000 characters. */
+            /** @description 10–5000 characters. The model answer. */
             answer?: string;
-            /** @description At most 1000 characters; "" clears them. */
+            /** @description At most 1000 characters. The user's notes; "" clears them. */
             notes?: string;
             /** @description New difficulty. */
             difficulty?: components["schemas"]["Difficulty"] & unknown;
-            /** @description At most 100 characters; "" clears it. */
+            /** @description At most 100 characters. A free-form category; "" clears it. */
             category?: string;
             /** @description Pin (`true`) or unpin (`false`); setting the current value changes nothing. */
             is_pinned?: boolean;

@@ -14,7 +14,7 @@ use common::{
     jobs::{Probe, StartJob},
     kv::Kv,
 };
-use futures::{StreamExt, future::join_all, stream};
+use futures::future::join_all;
 use serde_json::Value;
 
 use super::{
@@ -50,8 +50,14 @@ async fn redis_conn(port: u16) -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
-fn use_service(vars: &mut HashMap<String, String>, service: &Service) {
-    vars.extend(service.vars().into_iter().map(|(k, v)| (k.to_owned(), v)));
+/// A Redis handle on the deployment of `vars` (its key prefix).
+async fn kv_of(vars: &HashMap<String, String>) -> Kv {
+    Kv::connect(&RedisConfig {
+        url: vars["REDIS_URL"].clone().into(),
+        key_prefix: vars["REDIS_KEY_PREFIX"].clone(),
+    })
+    .await
+    .unwrap()
 }
 
 /// A probe started after `fault` finishes within 30 s.
@@ -72,7 +78,7 @@ async fn probe_after(app: &TestApp, token: &str, fault: &str) {
 async fn consumers_come_back_after_redis_restarts_stalls_and_killed_connections() {
     let mut redis = Service::start(Kind::Redis).await;
     let (mut vars, email) = ops_env(200);
-    use_service(&mut vars, &redis);
+    redis.point(&mut vars);
     vars.insert("RECONCILE_INTERVAL_SECS".into(), "2".into());
     vars.insert("JOB_STUCK_AFTER_SECS".into(), "4".into());
     let app = TestApp::spawn_with(vars.clone()).await;
@@ -141,36 +147,20 @@ async fn a_backlog_of_20000_jobs_drains_with_each_job_run_once() {
     let app = TestApp::spawn_with(vars.clone()).await;
     let ops = register_operator(&app, &email).await;
     let db = app.db().await;
-    let kv = Kv::connect(&RedisConfig {
-        url: vars["REDIS_URL"].clone().into(),
-        key_prefix: vars["REDIS_KEY_PREFIX"].clone(),
-    })
-    .await
-    .unwrap();
+    let kv = kv_of(&vars).await;
     let user: bson::oid::ObjectId = ops.id.parse().unwrap();
-    let payload = ProbePayload {
-        work_ms: 0,
-        fail_attempts: 0,
-        permanent: false,
+    let probe = StartJob::<Probe> {
+        user_id: user,
+        payload: ProbePayload::default(),
+        session_id: None,
+        max_attempts: 3,
+        idempotency_key: None,
     };
     let started = std::time::Instant::now();
-    stream::iter(0..JOBS)
-        .map(|_| {
-            let (db, kv) = (db.clone(), kv.clone());
-            async move {
-                let new = StartJob::<Probe> {
-                    user_id: user,
-                    payload,
-                    session_id: None,
-                    max_attempts: 3,
-                    idempotency_key: None,
-                };
-                common::jobs::start(&db, &kv, new, None).await.unwrap();
-            }
-        })
-        .buffer_unordered(64)
-        .collect::<Vec<()>>()
-        .await;
+    let queued = common::jobs::start_many(&db, &kv, std::iter::repeat_n(probe, JOBS), 64)
+        .await
+        .unwrap();
+    assert_eq!(queued, JOBS);
     eprintln!("{JOBS} jobs queued in {:?}", started.elapsed());
 
     let drain = std::time::Instant::now();
@@ -325,7 +315,7 @@ async fn connected_clients(conn: &mut redis::aio::MultiplexedConnection) -> u64 
 async fn event_streams_are_capped_per_user_and_share_one_redis_connection() {
     let redis = Service::start(Kind::Redis).await;
     let mut vars = isolated_env(&[]);
-    use_service(&mut vars, &redis);
+    redis.point(&mut vars);
     let app = TestApp::spawn_with(vars.clone()).await;
     let user = app.register().await;
     let mut conn = redis_conn(redis.port).await;
@@ -354,12 +344,7 @@ async fn event_streams_are_capped_per_user_and_share_one_redis_connection() {
         "Redis clients grew from {before} to {during} with 5 streams open"
     );
 
-    let kv = Kv::connect(&RedisConfig {
-        url: vars["REDIS_URL"].clone().into(),
-        key_prefix: vars["REDIS_KEY_PREFIX"].clone(),
-    })
-    .await
-    .unwrap();
+    let kv = kv_of(&vars).await;
     let event = LiveEvent::Notification {
         id: "n1".into(),
         job_id: "j1".into(),
@@ -398,12 +383,7 @@ async fn an_event_stream_ends_with_its_token_and_resumes_without_loss() {
     let vars = isolated_env(&[("ACCESS_TOKEN_TTL_SECS", "3".to_owned())]);
     let app = TestApp::spawn_with(vars.clone()).await;
     let user = app.register().await;
-    let kv = Kv::connect(&RedisConfig {
-        url: vars["REDIS_URL"].clone().into(),
-        key_prefix: vars["REDIS_KEY_PREFIX"].clone(),
-    })
-    .await
-    .unwrap();
+    let kv = kv_of(&vars).await;
     let user_id = user.id.parse().unwrap();
     let note = |job: &str| LiveEvent::Notification {
         id: format!("n-{job}"),

@@ -3,7 +3,7 @@
 //! flight. Each test counts the side effects afterwards: nothing lost, nothing twice.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, HashSet},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -83,11 +83,6 @@ async fn wait_all(
     }
 }
 
-/// Points `vars` at a private service instead of the shared stack's.
-fn use_service(vars: &mut HashMap<String, String>, service: &Service) {
-    vars.extend(service.vars().into_iter().map(|(k, v)| (k.to_owned(), v)));
-}
-
 async fn count_finished(app: &TestApp, token: &str, ids: &[String]) -> usize {
     let jobs = all_jobs(app, token).await;
     ids.iter()
@@ -102,7 +97,7 @@ async fn count_finished(app: &TestApp, token: &str, ids: &[String]) -> usize {
 async fn redis_restarted_mid_run_loses_no_job_and_runs_none_twice() {
     let mut redis = Service::start(Kind::Redis).await;
     let (mut vars, email) = ops_env(200);
-    use_service(&mut vars, &redis);
+    redis.point(&mut vars);
     vars.insert("EMAIL_CONCURRENCY".into(), "16".into());
     vars.insert("RECONCILE_INTERVAL_SECS".into(), "2".into());
     vars.insert("JOB_STUCK_AFTER_SECS".into(), "4".into());
@@ -165,7 +160,7 @@ async fn redis_restarted_mid_run_loses_no_job_and_runs_none_twice() {
 async fn mongodb_restarted_under_load_loses_no_acknowledged_write() {
     let mut mongo = Service::start(Kind::Mongo).await;
     let mut vars = isolated_env(&[]);
-    use_service(&mut vars, &mongo);
+    mongo.point(&mut vars);
     let app = Arc::new(TestApp::spawn_with(vars).await);
     let user = app.register().await;
     // 8 writers, each filling its own 3 sessions (45 questions each) until told to stop.
@@ -292,7 +287,7 @@ async fn mongodb_restarted_under_load_loses_no_acknowledged_write() {
 async fn exports_with_s3_down_retry_with_backoff_then_fail_cleanly() {
     let mut s3 = Service::start(Kind::S3).await;
     let mut vars = isolated_env(&[("JOB_RETRY_BASE_MS", "300".to_owned())]);
-    use_service(&mut vars, &s3);
+    s3.point(&mut vars);
     let app = TestApp::spawn_with(vars).await;
     let _worker = app.spawn_worker().await;
     let user = app.register().await;

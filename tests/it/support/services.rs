@@ -154,6 +154,11 @@ impl Service {
         }
     }
 
+    /// Points a deployment's `vars` at this server instead of the shared stack's.
+    pub fn point(&self, vars: &mut std::collections::HashMap<String, String>) {
+        vars.extend(self.vars().into_iter().map(|(k, v)| (k.to_owned(), v)));
+    }
+
     /// Environment variables pointing a deployment at this server.
     pub fn vars(&self) -> Vec<(&'static str, String)> {
         match self.kind {
