@@ -50,7 +50,7 @@ cd "$work"
 
 if ((status != 0)); then
   echo "--- api log: server errors" >&2
-  grep -E '"status":5[0-9][0-9]|panicked' "$work/api.log" | tail -20 >&2 || true
+  grep -E '"status":5[0-9][0-9]|panicked|"level":"ERROR"' "$work/api.log" | tail -20 >&2 || true
 fi
 cd "$ROOT"
 rm -rf "$work"

@@ -142,7 +142,9 @@ impl Questions {
             .await;
             match result {
                 Err(e) if is_duplicate_key(&e) => continue,
-                other => return other,
+                Ok(Round::Raced) => continue,
+                Ok(Round::Done(added)) => return Ok(added),
+                Err(e) => return Err(e),
             }
         }
         Err(Error::custom(
@@ -554,6 +556,16 @@ impl From<Error> for WriteError {
     }
 }
 
+/// How one round of an add went.
+enum Round {
+    /// Finished: what was added (`None`: no such session of the user's).
+    Done(Option<Added>),
+    /// Another write changed the session's count between our read and our write (a server
+    /// without snapshot reads inside transactions lets that through): nothing was written;
+    /// go again with the session as it is now.
+    Raced,
+}
+
 async fn add_in_transaction(
     txn: &mut ClientSession,
     sessions: &Collection<Session>,
@@ -562,13 +574,13 @@ async fn add_in_transaction(
     user_id: ObjectId,
     session_id: ObjectId,
     cap: i64,
-) -> Result<Option<Added>, Error> {
+) -> Result<Round, Error> {
     let Some(session) = sessions
         .find_one(doc! { "_id": session_id, "user_id": user_id })
         .session(&mut *txn)
         .await?
     else {
-        return Ok(None);
+        return Ok(Round::Done(None));
     };
     let now = DateTime::now();
     let records: Vec<Question> = items
@@ -602,7 +614,7 @@ async fn add_in_transaction(
         }
     }
     if keep.is_empty() {
-        return Ok(Some(added));
+        return Ok(Round::Done(Some(added)));
     }
     let n = i32::try_from(keep.len()).unwrap_or(i32::MAX);
     // Writing the session document is what makes concurrent adds conflict (and retry).
@@ -614,10 +626,10 @@ async fn add_in_transaction(
         .session(&mut *txn)
         .await?;
     if counted.matched_count != 1 {
-        // Cannot happen inside a snapshot transaction; refuse rather than overfill.
-        return Err(Error::custom("the session changed during the transaction"));
+        // Never overfill: the count we checked the cap against is no longer the session's.
+        return Ok(Round::Raced);
     }
     col.insert_many(&keep).session(&mut *txn).await?;
     added.inserted = keep;
-    Ok(Some(added))
+    Ok(Round::Done(Some(added)))
 }
