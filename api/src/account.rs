@@ -58,7 +58,8 @@ pub struct AuthTokens {
 pub async fn issue_tokens(state: &AppState, user: User, family: ObjectId) -> ApiResult<AuthTokens> {
     let refresh_token = Tokens::new(&state.db)
         .issue(user.id, family, state.config.auth.refresh_ttl)
-        .await?;
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("This sign-in has been revoked."))?;
     let access_token = state
         .jwt
         .issue(user.id)

@@ -65,6 +65,8 @@ pub struct ApiConfig {
     pub cors_origins: Vec<String>,
     /// How many live-event streams may be open at once.
     pub event_streams: common::events::StreamLimits,
+    /// The most sessions one account may hold.
+    pub max_sessions_per_user: u64,
 }
 
 /// Analytics settings.
@@ -115,6 +117,7 @@ impl ApiConfig {
                 }
             },
             cors_origins: cors_origins(env)?,
+            max_sessions_per_user: env.parse_or("MAX_SESSIONS_PER_USER", 500)?,
             event_streams: common::events::StreamLimits {
                 per_user: env.parse_or("EVENTS_MAX_STREAMS_PER_USER", 5)?,
                 per_instance: env.parse_or("EVENTS_MAX_STREAMS_PER_INSTANCE", 2000)?,

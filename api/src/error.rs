@@ -119,9 +119,15 @@ pub enum ApiError {
     /// An unexpected error; the cause is logged with the request id.
     #[oai(status = 500, content_type = "application/problem+json")]
     Internal(Json<Problem>),
-    /// A dependency (MongoDB, Redis, S3) is unavailable; retry later.
+    /// A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+    /// later (after `Retry-After` seconds when given).
     #[oai(status = 503, content_type = "application/problem+json")]
-    Unavailable(Json<Problem>),
+    Unavailable(
+        Json<Problem>,
+        /// Seconds to wait before retrying, when known.
+        #[oai(header = "Retry-After")]
+        Option<u64>,
+    ),
 }
 
 impl ApiError {
@@ -203,11 +209,14 @@ impl ApiError {
 
     /// 503 naming the unavailable dependency.
     pub fn unavailable(dependency: &str) -> Self {
-        Self::Unavailable(Json(Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "dependency-unavailable",
-            Some(format!("{dependency} is unavailable; retry later.")),
-        )))
+        Self::Unavailable(
+            Json(Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "dependency-unavailable",
+                Some(format!("{dependency} is unavailable; retry later.")),
+            )),
+            None,
+        )
     }
 
     /// 500; logs `cause` with its chain, tells the client nothing about it.
@@ -256,6 +265,23 @@ impl From<common::jobs::StartError> for ApiError {
     }
 }
 
+impl From<crate::auth::password::HashError> for ApiError {
+    fn from(e: crate::auth::password::HashError) -> Self {
+        use crate::auth::password::HashError;
+        match e {
+            HashError::Busy => Self::Unavailable(
+                Json(Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server-busy",
+                    Some("The server is checking too many passwords right now; retry in a second.".to_owned()),
+                )),
+                Some(1),
+            ),
+            HashError::Failed(e) => Self::internal(&e),
+        }
+    }
+}
+
 impl From<common::service::Error> for ApiError {
     fn from(e: common::service::Error) -> Self {
         match e {
@@ -279,11 +305,14 @@ impl From<common::events::OpenError> for ApiError {
     fn from(e: common::events::OpenError) -> Self {
         use common::events::OpenError;
         match e {
-            OpenError::InstanceFull => Self::Unavailable(Json(Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service-unavailable",
-                Some("This server has no room for another event stream; retry shortly.".to_owned()),
-            ))),
+            OpenError::InstanceFull => Self::Unavailable(
+                Json(Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service-unavailable",
+                    Some("This server has no room for another event stream; retry shortly.".to_owned()),
+                )),
+                Some(STREAM_SLOT_RETRY_SECS),
+            ),
             OpenError::UserLimit(max) => Self::TooManyRequests(
                 Json(Problem::from_status(
                     StatusCode::TOO_MANY_REQUESTS,

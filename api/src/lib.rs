@@ -53,8 +53,17 @@ fn openapi_endpoint() -> Response {
         .body(spec::document())
 }
 
+/// Prometheus metrics; with `METRICS_TOKEN` set, only for `Authorization: Bearer <token>`.
 #[handler]
-fn metrics_endpoint() -> Response {
+fn metrics_endpoint(req: &poem::Request, state: poem::web::Data<&AppState>) -> Response {
+    let authorization = req
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !common::health::metrics_allowed(state.config.common.metrics_token.as_ref(), authorization) {
+        return error::ApiError::unauthorized("Metrics need the configured bearer token.")
+            .into_response();
+    }
     Response::builder()
         .content_type("text/plain; version=0.0.4")
         .body(common::telemetry::metrics().render())

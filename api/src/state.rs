@@ -27,6 +27,8 @@ pub struct AppState {
     pub trending: Arc<arc_swap::ArcSwap<crate::trending::Trending>>,
     /// Live events of every client of this process, read through one Redis connection.
     pub events: common::events::Hub,
+    /// The latest readiness probes, reused for a second.
+    pub readiness: common::health::Recent,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             storage,
             stopping,
             trending: Arc::default(),
+            readiness: common::health::Recent::default(),
         })
     }
 

@@ -224,6 +224,8 @@ pub struct CommonConfig {
     pub max_questions_per_session: u32,
     /// Attempts a job gets before it fails and is listed as dead.
     pub job_max_attempts: i32,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>` (`METRICS_TOKEN`).
+    pub metrics_token: Option<secrecy::SecretString>,
 }
 
 impl CommonConfig {
@@ -256,6 +258,9 @@ impl CommonConfig {
                 force_path_style: env.flag_or("S3_FORCE_PATH_STYLE", true)?,
             },
             log_format: env.parse_or("LOG_FORMAT", LogFormat::Json)?,
+            metrics_token: env
+                .optional_secret("METRICS_TOKEN")
+                .filter(|t| !secrecy::ExposeSecret::expose_secret(t).trim().is_empty()),
             health_check_timeout: Duration::from_millis(
                 env.parse_or("HEALTH_CHECK_TIMEOUT_MS", 2_000)?,
             ),

@@ -6,6 +6,48 @@ use serde::Serialize;
 
 use crate::{db, kv::Kv, storage::Storage};
 
+/// The latest probe results, reused for a moment: readiness is public and unauthenticated,
+/// so a flood of calls must not turn into a flood of probes. Concurrent callers wait for
+/// one probe and share its result.
+#[derive(Debug, Clone, Default)]
+pub struct Recent(std::sync::Arc<tokio::sync::Mutex<Option<(std::time::Instant, Vec<Check>)>>>);
+
+impl Recent {
+    /// How long probe results are reused.
+    pub const MAX_AGE: Duration = Duration::from_secs(1);
+
+    /// The results of a probe at most [`Recent::MAX_AGE`] old, probing `deps` when there is
+    /// none.
+    pub async fn check(&self, deps: &Dependencies) -> Vec<Check> {
+        let mut last = self.0.lock().await;
+        if let Some((at, checks)) = last.as_ref()
+            && at.elapsed() < Self::MAX_AGE
+        {
+            return checks.clone();
+        }
+        let checks = deps.check().await;
+        *last = Some((std::time::Instant::now(), checks.clone()));
+        checks
+    }
+}
+
+/// Whether a `/metrics` request may read the metrics: always without a configured token,
+/// else only with `Authorization: Bearer <token>` (compared in constant time).
+pub fn metrics_allowed(token: Option<&secrecy::SecretString>, authorization: Option<&str>) -> bool {
+    use sha2::{Digest, Sha256};
+    let Some(token) = token else {
+        return true;
+    };
+    let given = authorization
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .trim();
+    // Equal digests iff equal tokens; how long the comparison takes says something about
+    // the digests at most, never about the token.
+    let expected = Sha256::digest(secrecy::ExposeSecret::expose_secret(token).as_bytes());
+    Sha256::digest(given.as_bytes()) == expected
+}
+
 /// The services a process depends on.
 #[derive(Debug, Clone)]
 pub struct Dependencies {

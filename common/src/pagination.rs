@@ -71,6 +71,16 @@ impl Cursor {
         ] })
     }
 
+    /// Filter for items at or before this cursor in newest-first order (`created_at` desc,
+    /// `_id` desc): this one and everything newer.
+    pub fn up_to_newest(&self) -> Document {
+        let t = DateTime::from_millis(self.created_at_ms);
+        doc! { "$or": [
+            { "created_at": { "$gt": t } },
+            { "created_at": t, "_id": { "$gte": self.id } },
+        ] }
+    }
+
     /// Filter for items strictly after this cursor in pinned-first, then newest order
     /// (`is_pinned` desc, `created_at` desc, `_id` desc). `false` sorts before `true`.
     pub fn after_pinned_newest(&self) -> Result<Document, BadCursor> {

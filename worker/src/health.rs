@@ -1,6 +1,6 @@
 //! The worker's own small HTTP server: liveness, readiness and Prometheus metrics.
 
-use common::health::{Check, Dependencies};
+use common::health::{Check, Dependencies, Recent};
 use poem::{
     EndpointExt, IntoResponse, Response, Route, get, handler,
     http::StatusCode,
@@ -42,8 +42,12 @@ fn live(consumers: Data<&Consumers>) -> Response {
 
 /// Ready when MongoDB, Redis and S3 answer and every queue has a running consumer.
 #[handler]
-async fn ready(deps: Data<&Dependencies>, consumers: Data<&Consumers>) -> Response {
-    let mut checks = deps.check().await;
+async fn ready(
+    deps: Data<&Dependencies>,
+    recent: Data<&Recent>,
+    consumers: Data<&Consumers>,
+) -> Response {
+    let mut checks = recent.check(&deps).await;
     for queue in consumers.down_queues() {
         checks.push(Check {
             name: queue,
@@ -59,19 +63,41 @@ async fn ready(deps: Data<&Dependencies>, consumers: Data<&Consumers>) -> Respon
     }
 }
 
+/// Prometheus metrics; with `METRICS_TOKEN` set, only for `Authorization: Bearer <token>`.
 #[handler]
-fn metrics() -> Response {
+fn metrics(req: &poem::Request, token: Data<&MetricsToken>) -> Response {
+    let authorization = req
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !common::health::metrics_allowed(token.0.as_ref(), authorization) {
+        return Json(json!({
+            "type": "/problems/unauthorized",
+            "title": "Unauthorized",
+            "status": 401,
+            "detail": "Metrics need the configured bearer token.",
+        }))
+        .with_status(StatusCode::UNAUTHORIZED)
+        .with_content_type("application/problem+json")
+        .into_response();
+    }
     Response::builder()
         .content_type("text/plain; version=0.0.4")
         .body(common::telemetry::metrics().render())
 }
 
+/// The `/metrics` bearer token, if one is configured.
+#[derive(Debug, Clone)]
+pub struct MetricsToken(pub Option<secrecy::SecretString>);
+
 /// The health server's routes.
-pub fn app(deps: Dependencies, consumers: Consumers) -> impl poem::Endpoint {
+pub fn app(deps: Dependencies, consumers: Consumers, token: MetricsToken) -> impl poem::Endpoint {
     Route::new()
         .at("/health/live", get(live))
         .at("/health/ready", get(ready))
         .at("/metrics", get(metrics))
         .data(deps)
+        .data(Recent::default())
         .data(consumers)
+        .data(token)
 }

@@ -70,7 +70,11 @@ pub async fn run(
     );
     let acceptor = TcpAcceptor::from_tokio(health_listener)?;
     let health = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
-        health::app(deps.clone(), consumers.clone()),
+        health::app(
+            deps.clone(),
+            consumers.clone(),
+            health::MetricsToken(config.common.metrics_token.clone()),
+        ),
         wait_stop(stop_rx.clone()),
         Some(std::time::Duration::from_secs(2)),
     );

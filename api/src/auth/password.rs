@@ -1,7 +1,17 @@
 //! Password hashing: Argon2id, m = 19 MiB, t = 2, p = 1 (OWASP's minimum), PHC strings.
 //! Hashing runs on the blocking pool: it takes tens of milliseconds of CPU by design.
+//!
+//! Each hash holds 19 MiB while it runs, so a flood of logins or wrong passwords must not
+//! run them all at once: at most [`slots`] hashes run in a process (about its core count),
+//! a request waits at most [`SLOT_WAIT`] for one, and is refused (503 with `Retry-After`)
+//! after that. Memory stays bounded, and nothing queues without end.
 
-use std::sync::OnceLock;
+use std::{
+    sync::{Arc, LazyLock, OnceLock},
+    time::Duration,
+};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use argon2::{
     Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
@@ -15,6 +25,50 @@ pub const M_COST: u32 = 19_456;
 pub const T_COST: u32 = 2;
 /// Parallelism.
 pub const P_COST: u32 = 1;
+
+/// How long a request may wait for a hashing slot before it is refused.
+pub const SLOT_WAIT: Duration = Duration::from_millis(250);
+
+/// Hashes that may run at once in this process.
+pub fn slots() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
+
+static SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(slots())));
+
+/// Why a password was not hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every hashing slot stayed busy for [`SLOT_WAIT`]: retry in a moment.
+    #[error("every password-hashing slot is busy")]
+    Busy,
+    /// The hasher failed (a bug).
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// A hashing slot, held until the blocking work that got it is done (also when the
+/// request that asked has gone away meanwhile).
+async fn slot() -> Result<OwnedSemaphorePermit, HashError> {
+    match tokio::time::timeout(SLOT_WAIT, SLOTS.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => {
+            metrics::counter!("password_hash_refusals_total").increment(1);
+            Err(HashError::Busy)
+        }
+    }
+}
+
+/// Runs `work` on the blocking pool while holding a hashing slot.
+async fn bounded<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+    let permit = slot().await?;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    })
+    .await
+    .map_err(|e| HashError::Failed(e.into()))
+}
 
 fn hasher() -> Argon2<'static> {
     let params = Params::new(M_COST, T_COST, P_COST, None).expect("valid Argon2 parameters");
@@ -32,8 +86,8 @@ fn hash_blocking(password: &str) -> anyhow::Result<String> {
 }
 
 /// Hashes `password` with the current parameters.
-pub async fn hash(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+pub async fn hash(password: String) -> Result<String, HashError> {
+    Ok(bounded(move || hash_blocking(&password)).await??)
 }
 
 /// The outcome of checking a password.
@@ -73,21 +127,20 @@ fn verify_blocking(password: &str, stored: &str) -> Verified {
 }
 
 /// Checks `password` against `stored`.
-pub async fn verify(password: String, stored: String) -> anyhow::Result<Verified> {
-    Ok(tokio::task::spawn_blocking(move || verify_blocking(&password, &stored)).await?)
+pub async fn verify(password: String, stored: String) -> Result<Verified, HashError> {
+    bounded(move || verify_blocking(&password, &stored)).await
 }
 
 /// Spends the same time as a real check, for logins of unknown emails (no timing oracle).
-pub async fn verify_dummy(password: String) -> anyhow::Result<()> {
+pub async fn verify_dummy(password: String) -> Result<(), HashError> {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    tokio::task::spawn_blocking(move || {
+    bounded(move || {
         let stored = DUMMY.get_or_init(|| {
             hash_blocking("dummy password for unknown accounts").expect("hashing a constant")
         });
         verify_blocking(&password, stored);
     })
-    .await?;
-    Ok(())
+    .await
 }
 
 #[cfg(test)]

@@ -14,7 +14,11 @@ use poem::{
     web::RemoteAddr,
 };
 
-use crate::{auth::VerifiedToken, error::ApiError, state::AppState};
+use crate::{
+    auth::VerifiedToken,
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
 
 /// Paths limited with the `auth` policy per IP (and per email inside their handlers).
 pub const CREDENTIAL_PATHS: &[&str] = &[
@@ -23,7 +27,25 @@ pub const CREDENTIAL_PATHS: &[&str] = &[
     "/api/v1/auth/password/forgot",
     "/api/v1/auth/password/verify",
     "/api/v1/auth/password/reset",
+    // Checks the current password: an Argon2 hash per request, like a login.
+    "/api/v1/me/password",
 ];
+
+/// Applies the `auth` policy to `subject` (an email, a user) under `name`, on top of the
+/// per-IP limit of credential paths. Fails closed: without the limiter, no password check.
+pub async fn credential_limit(state: &AppState, name: &'static str, subject: &str) -> ApiResult<()> {
+    match ratelimit::check(&state.kv, name, subject, state.config.rate_limit.auth).await {
+        Ok(d) if d.allowed => Ok(()),
+        Ok(d) => {
+            metrics::counter!("rate_limit_refusals_total", "policy" => name).increment(1);
+            Err(ApiError::too_many_requests(d.retry_after_secs))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "rate limiter unavailable; refusing credential request");
+            Err(ApiError::unavailable("the rate limiter"))
+        }
+    }
+}
 
 /// The client's address: the connection's peer, or — when the peer is a trusted proxy —
 /// the right-most address of `X-Forwarded-For` that is not itself a trusted proxy.

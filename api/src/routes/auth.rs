@@ -9,7 +9,6 @@ use common::{
     domain::user::{Email, FullName, Password, User},
     jobs::{self, EmailJob, SendEmail, StartJob},
     otp::{self, CodeCheck},
-    ratelimit,
 };
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
@@ -18,6 +17,7 @@ use crate::{
     account::{AuthTokens, issue_tokens},
     auth::password,
     error::{ApiError, ApiResult},
+    middleware::rate_limit::credential_limit,
     responses::NoContent,
     routes::ApiTags,
     state::AppState,
@@ -145,26 +145,8 @@ pub enum VerifyResponse {
 }
 
 /// Applies the `auth` policy per email address (the middleware applies it per IP).
-pub async fn limit_email(state: &AppState, email: &Email) -> ApiResult<()> {
-    let policy = state.config.rate_limit.auth;
-    match ratelimit::check(
-        &state.kv,
-        "auth-email",
-        &format!("email:{}", email.as_str()),
-        policy,
-    )
-    .await
-    {
-        Ok(d) if d.allowed => Ok(()),
-        Ok(d) => {
-            metrics::counter!("rate_limit_refusals_total", "policy" => "auth-email").increment(1);
-            Err(ApiError::too_many_requests(d.retry_after_secs))
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "rate limiter unavailable; refusing credential request");
-            Err(ApiError::unavailable("the rate limiter"))
-        }
-    }
+async fn limit_email(state: &AppState, email: &Email) -> ApiResult<()> {
+    credential_limit(state, "auth-email", &format!("email:{}", email.as_str())).await
 }
 
 fn invalid_code() -> ApiError {

@@ -73,10 +73,11 @@ impl HealthApi {
         })
     }
 
-    /// Readiness: MongoDB, Redis and S3 each answer within the probe timeout.
+    /// Readiness: MongoDB, Redis and S3 each answer within the probe timeout (probed at
+    /// most once a second, however often this is called).
     #[oai(path = "/ready", method = "get", operation_id = "health_ready")]
     async fn ready(&self, state: Data<&AppState>) -> ReadyResponse {
-        readiness(state.dependencies().check().await)
+        readiness(state.readiness.check(&state.dependencies()).await)
     }
 }
 

@@ -13,6 +13,7 @@ use crate::{
     account::{AuthTokens, UserView, issue_tokens},
     auth::{BearerAuth, password},
     error::{ApiError, ApiResult},
+    middleware::rate_limit::credential_limit,
     responses::NoContent,
     routes::ApiTags,
     state::AppState,
@@ -120,6 +121,7 @@ impl MeApi {
         body: Json<ChangePasswordRequest>,
     ) -> ApiResult<PasswordChanged> {
         let (new_password,) = (Password::parse("new_password", &body.new_password),).all_valid()?;
+        credential_limit(&state, "auth-user", &format!("user:{}", auth.0.id)).await?;
         let user = load(&state, auth.0.id).await?;
         let verified =
             password::verify(body.current_password.clone(), user.password_hash.clone()).await?;

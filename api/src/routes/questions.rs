@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use bson::oid::ObjectId;
 use common::{
-    db::questions::{BulkAction, ListFilter, Questions},
+    db::questions::{BulkAction, ListFilter, Questions, SearchResult},
     domain::{
         Invalid,
         question::{
@@ -147,6 +147,10 @@ pub struct SearchPage {
     pub items: Vec<SearchHit>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+    /// `true` when this page stopped at the most questions one page examines (2,000)
+    /// before filling up: older questions were not searched yet, and `next_cursor` goes on
+    /// from there.
+    pub partial: bool,
 }
 
 /// What a bulk request does.
@@ -394,10 +398,11 @@ impl QuestionsApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<SearchResponse> {
         let (limit, cursor) = page_args(limit.0, cursor.0.as_deref())?;
-        let page = Questions::new(&state.db)
+        let SearchResult { page, partial } = Questions::new(&state.db)
             .search(auth.0.id, &q, cursor.as_ref(), limit)
             .await?;
         Ok(SearchResponse::Ok(Json(SearchPage {
+            partial,
             next_cursor: page.next.map(|c| c.encode()),
             items: page
                 .items

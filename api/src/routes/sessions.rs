@@ -2,7 +2,7 @@
 
 use bson::{DateTime, oid::ObjectId};
 use common::{
-    db::{questions::Questions, sessions::Sessions},
+    db::{questions::Questions, sessions::Sessions, users::Users},
     domain::{
         question::{Difficulty, Source},
         session::{
@@ -245,6 +245,18 @@ impl SessionsApi {
         let description = v.field(parse_description(&body.description));
         let duration = v.field(parse_duration_minutes(body.duration_minutes.unwrap_or(60)));
         v.finish()?;
+        // A deleted account's access token stays valid until it expires: it creates nothing.
+        if Users::new(&state.db).by_id(auth.0.id).await?.is_none() {
+            return Err(ApiError::unauthorized("The account no longer exists."));
+        }
+        let sessions = Sessions::new(&state.db);
+        let cap = state.config.max_sessions_per_user;
+        if sessions.count(auth.0.id).await? >= cap {
+            return Err(ApiError::conflict(
+                "too-many-sessions",
+                format!("An account holds at most {cap} sessions; delete some first."),
+            ));
+        }
         let now = DateTime::now();
         let session = Session {
             id: ObjectId::new(),
@@ -259,7 +271,7 @@ impl SessionsApi {
             created_at: now,
             updated_at: now,
         };
-        Sessions::new(&state.db).insert(&session).await?;
+        sessions.insert(&session).await?;
         Ok(SessionCreated::Created(Json(SessionView::new(session, 0))))
     }
 

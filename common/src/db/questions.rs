@@ -94,6 +94,20 @@ pub struct Stats {
 /// A page of search hits: each question with its session's role.
 pub type SearchPage = Page<(Question, String)>;
 
+/// Questions one search page examines at most (newest first, after its cursor), so that a
+/// search costs the same however many questions a user has; a page that stops at this
+/// bound before filling up says so (`partial`) and its cursor goes on from there.
+pub const SEARCH_SCAN: u64 = 2_000;
+
+/// A search page, and whether it stopped at [`SEARCH_SCAN`] before filling up.
+#[derive(Debug)]
+pub struct SearchResult {
+    /// The hits, and where to go on.
+    pub page: SearchPage,
+    /// Older questions were not examined yet: follow the cursor for more.
+    pub partial: bool,
+}
+
 /// Question storage.
 #[derive(Debug, Clone)]
 pub struct Questions {
@@ -342,15 +356,42 @@ impl Questions {
         text: &str,
         after: Option<&Cursor>,
         limit: u32,
-    ) -> Result<SearchPage, ListError> {
+    ) -> Result<SearchResult, ListError> {
+        let after = after.map(Cursor::after_newest).transpose()?;
+        // The last question this page may examine: the SEARCH_SCAN-th after the cursor (an
+        // index walk that reads nothing but the key).
+        let mut window = doc! { "user_id": user_id };
+        if let Some(after) = &after {
+            window.insert("$and", vec![after.clone()]);
+        }
+        let boundary = self
+            .col
+            .clone_with_type::<Document>()
+            .find(window)
+            .sort(doc! { "created_at": -1, "_id": -1 })
+            .hint(Hint::Name(BY_USER_NEWEST.to_owned()))
+            .projection(doc! { "created_at": 1, "_id": 1 })
+            .skip(SEARCH_SCAN - 1)
+            .limit(1)
+            .await?
+            .try_next()
+            .await?
+            .and_then(|d| {
+                Some(Cursor {
+                    pinned: None,
+                    created_at_ms: d.get_datetime("created_at").ok()?.timestamp_millis(),
+                    id: d.get_object_id("_id").ok()?,
+                })
+            });
         let pattern = doc! { "$regex": escape_regex(text), "$options": "i" };
         let mut all = vec![doc! { "$or": [
             { "question": pattern.clone() },
             { "answer": pattern.clone() },
             { "notes": pattern },
         ] }];
-        if let Some(cursor) = after {
-            all.push(cursor.after_newest()?);
+        all.extend(after);
+        if let Some(boundary) = &boundary {
+            all.push(boundary.up_to_newest());
         }
         let items: Vec<Question> = self
             .col
@@ -361,11 +402,15 @@ impl Questions {
             .await?
             .try_collect()
             .await?;
-        let page = Page::from_overfetch(items, limit, |q| Cursor {
+        let mut page = Page::from_overfetch(items, limit, |q| Cursor {
             pinned: None,
             created_at_ms: q.created_at.timestamp_millis(),
             id: q.id,
         });
+        let partial = page.next.is_none() && boundary.is_some();
+        if partial {
+            page.next = boundary;
+        }
         let session_ids: Vec<ObjectId> = page
             .items
             .iter()
@@ -385,10 +430,11 @@ impl Questions {
                 roles.insert(id, role.to_owned());
             }
         }
-        Ok(page.map(|q| {
+        let page = page.map(|q| {
             let role = roles.get(&q.session_id).cloned().unwrap_or_default();
             (q, role)
-        }))
+        });
+        Ok(SearchResult { page, partial })
     }
 
     /// Counts over a session's questions (one aggregation; answers are not read).

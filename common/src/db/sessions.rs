@@ -43,6 +43,11 @@ impl Sessions {
         }
     }
 
+    /// How many sessions the user has.
+    pub async fn count(&self, user_id: ObjectId) -> Result<u64, Error> {
+        self.col.count_documents(doc! { "user_id": user_id }).await
+    }
+
     /// Stores a new session.
     pub async fn insert(&self, session: &Session) -> Result<(), Error> {
         self.col.insert_one(session).await.map(drop)

@@ -65,13 +65,19 @@ impl Tokens {
         }
     }
 
-    /// Creates a token in `family` and returns it in clear (the only time it exists so).
+    /// Creates a token in `family` and returns it in clear (the only time it exists so);
+    /// `None` when the family was revoked meanwhile.
+    ///
+    /// A refresh spends a token and then issues the next one; a reuse of the spent token in
+    /// between revokes the family. Issuing first and checking the family second closes that
+    /// gap: whichever of the two writes comes last sees the other, so a revoked family never
+    /// keeps a live token.
     pub async fn issue(
         &self,
         user_id: ObjectId,
         family_id: ObjectId,
         ttl: std::time::Duration,
-    ) -> Result<String, Error> {
+    ) -> Result<Option<String>, Error> {
         let mut bytes = [0u8; 32];
         OsRng.unwrap_err().fill_bytes(&mut bytes);
         let token = hex::encode(bytes);
@@ -88,7 +94,15 @@ impl Tokens {
                 revoked_at: None,
             })
             .await?;
-        Ok(token)
+        let revoked = self
+            .col
+            .find_one(doc! { "family_id": family_id, "revoked_at": { "$ne": null } })
+            .await?;
+        if revoked.is_some() {
+            self.revoke_family(family_id).await?;
+            return Ok(None);
+        }
+        Ok(Some(token))
     }
 
     /// Spends `token` if it is live (atomically: two concurrent uses cannot both win).

@@ -3,4 +3,5 @@
 
 mod concurrency;
 mod faults;
+mod hardening;
 mod ownership_matrix;

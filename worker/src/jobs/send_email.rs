@@ -60,7 +60,8 @@ pub fn password_reset(to: &str, fullname: &str, code: &str) -> Email {
     );
     Email {
         to: to.to_owned(),
-        subject: format!("Your password reset code: {code}"),
+        // The code stays out of the subject, which lock screens and previews show.
+        subject: "Your password reset code".to_owned(),
         text,
         html,
     }
