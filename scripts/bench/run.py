@@ -439,6 +439,10 @@ w("Redis `used_memory` around 100,000 no-op jobs (MB): before "
   f"{spread(mb('redis_used_memory_after_finished'), '{:.1f}')}, after the worker's vacuum "
   f"(retention 0 here; `QUEUE_RETENTION_SECS`, 1 h by default, in production) "
   f"{spread(mb('redis_used_memory_after_vacuum'), '{:.1f}')}.")
+grown = [a - b for a, b in zip(mb("redis_used_memory_after_finished"), mb("redis_used_memory_before"))]
+left = [a - b for a, b in zip(mb("redis_used_memory_after_vacuum"), mb("redis_used_memory_before"))]
+w(f"What 100,000 finished jobs add, per run (MB): {spread(grown, '{:+.1f}')} while their data is kept, "
+  f"{spread(left, '{:+.1f}')} once the vacuum has run.")
 seq, conc, e2e = med(q["enqueue_sequential"]), med(q["enqueue_concurrent"]), med(q["noop_end_to_end"])
 w("")
 w(f"- Target ≥ 10,000 sequential enqueues/s: {seq:.0f}, {verdict(seq >= 10000)}.")
