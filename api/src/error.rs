@@ -273,7 +273,10 @@ impl From<crate::auth::password::HashError> for ApiError {
                 Json(Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "server-busy",
-                    Some("The server is checking too many passwords right now; retry in a second.".to_owned()),
+                    Some(
+                        "The server is checking too many passwords right now; retry in a second."
+                            .to_owned(),
+                    ),
                 )),
                 Some(1),
             ),
@@ -309,7 +312,10 @@ impl From<common::events::OpenError> for ApiError {
                 Json(Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "service-unavailable",
-                    Some("This server has no room for another event stream; retry shortly.".to_owned()),
+                    Some(
+                        "This server has no room for another event stream; retry shortly."
+                            .to_owned(),
+                    ),
                 )),
                 Some(STREAM_SLOT_RETRY_SECS),
             ),

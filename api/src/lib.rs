@@ -61,8 +61,9 @@ fn metrics_endpoint(req: &poem::Request, state: poem::web::Data<&AppState>) -> R
         .get(poem::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     if !common::health::metrics_allowed(state.config.common.metrics_token.as_ref(), authorization) {
-        return error::ApiError::unauthorized("Metrics need the configured bearer token.")
-            .into_response();
+        return poem::IntoResponse::into_response(error::ApiError::unauthorized(
+            "Metrics need the configured bearer token.",
+        ));
     }
     Response::builder()
         .content_type("text/plain; version=0.0.4")

@@ -10,7 +10,10 @@ use crate::{db, kv::Kv, storage::Storage};
 /// so a flood of calls must not turn into a flood of probes. Concurrent callers wait for
 /// one probe and share its result.
 #[derive(Debug, Clone, Default)]
-pub struct Recent(std::sync::Arc<tokio::sync::Mutex<Option<(std::time::Instant, Vec<Check>)>>>);
+pub struct Recent(std::sync::Arc<tokio::sync::Mutex<Option<Probed>>>);
+
+/// Probe results and when they were taken.
+type Probed = (std::time::Instant, Vec<Check>);
 
 impl Recent {
     /// How long probe results are reused.

@@ -70,7 +70,7 @@ fn metrics(req: &poem::Request, token: Data<&MetricsToken>) -> Response {
         .headers()
         .get(poem::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if !common::health::metrics_allowed(token.0.as_ref(), authorization) {
+    if !common::health::metrics_allowed(token.0.0.as_ref(), authorization) {
         return Json(json!({
             "type": "/problems/unauthorized",
             "title": "Unauthorized",

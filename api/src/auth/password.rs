@@ -60,7 +60,9 @@ async fn slot() -> Result<OwnedSemaphorePermit, HashError> {
 }
 
 /// Runs `work` on the blocking pool while holding a hashing slot.
-async fn bounded<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+async fn bounded<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HashError> {
     let permit = slot().await?;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;

@@ -33,7 +33,11 @@ pub const CREDENTIAL_PATHS: &[&str] = &[
 
 /// Applies the `auth` policy to `subject` (an email, a user) under `name`, on top of the
 /// per-IP limit of credential paths. Fails closed: without the limiter, no password check.
-pub async fn credential_limit(state: &AppState, name: &'static str, subject: &str) -> ApiResult<()> {
+pub async fn credential_limit(
+    state: &AppState,
+    name: &'static str,
+    subject: &str,
+) -> ApiResult<()> {
     match ratelimit::check(&state.kv, name, subject, state.config.rate_limit.auth).await {
         Ok(d) if d.allowed => Ok(()),
         Ok(d) => {

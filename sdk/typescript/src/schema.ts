@@ -28,7 +28,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: MongoDB, Redis and S3 each answer within the probe timeout. */
+        /**
+         * Readiness: MongoDB, Redis and S3 each answer within the probe timeout (probed at
+         *     most once a second, however often this is called).
+         */
         get: operations["health_ready"];
         put?: never;
         post?: never;
@@ -1464,6 +1467,12 @@ export interface components {
             items: components["schemas"]["SearchHit"][];
             /** @description Pass as `cursor` for the next page; absent on the last page. */
             next_cursor?: string;
+            /**
+             * @description `true` when this page stopped at the most questions one page examines (2,000)
+             *     before filling up: older questions were not searched yet, and `next_cursor` goes on
+             *     from there.
+             */
+            partial: boolean;
         };
         /**
          * SessionPage
@@ -1878,9 +1887,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2003,9 +2017,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2128,9 +2147,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2251,9 +2275,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2376,9 +2405,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2501,9 +2535,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2624,9 +2663,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2727,9 +2771,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2828,9 +2877,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2953,9 +3007,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3081,9 +3140,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3191,9 +3255,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3316,9 +3385,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3422,9 +3496,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3526,9 +3605,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3654,9 +3738,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3760,9 +3849,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3877,9 +3971,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4005,9 +4104,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4115,9 +4219,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4240,9 +4349,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4346,9 +4460,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4450,9 +4569,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4578,9 +4702,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4711,9 +4840,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4822,9 +4956,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4955,9 +5094,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5063,9 +5207,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5169,9 +5318,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5274,9 +5428,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5384,9 +5543,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5487,9 +5651,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5612,9 +5781,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5715,9 +5889,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5839,9 +6018,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5947,9 +6131,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6055,9 +6244,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6185,9 +6379,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A dependency (MongoDB, Redis, S3) is unavailable; retry later. */
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
                     [name: string]: unknown;
                 };
                 content: {

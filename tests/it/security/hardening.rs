@@ -48,8 +48,14 @@ async fn a_flood_of_password_checks_keeps_memory_bounded() {
     assert_eq!(change("wrong password 0").await.unwrap().status(), 400);
     let (baseline, _) = memory_kb(api.pid());
 
-    let answers = join_all((0..300).map(|i| change(if i % 2 == 0 { "wrong one" } else { "other wrong" })))
-        .await;
+    let answers = join_all((0..300).map(|i| {
+        change(if i % 2 == 0 {
+            "wrong one"
+        } else {
+            "other wrong"
+        })
+    }))
+    .await;
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
     for answer in answers {
         let answer = answer.unwrap();
@@ -65,7 +71,10 @@ async fn a_flood_of_password_checks_keeps_memory_bounded() {
         statuses.keys().all(|s| [400, 429, 503].contains(s)),
         "{statuses:?}"
     );
-    assert!(statuses.contains_key(&503), "the bound was reached: {statuses:?}");
+    assert!(
+        statuses.contains_key(&503),
+        "the bound was reached: {statuses:?}"
+    );
     assert!(
         peak.saturating_sub(baseline) < 200 * 1024,
         "peak grew by {} MB",
@@ -107,8 +116,11 @@ async fn password_changes_are_under_the_credential_limit() {
 /// says `partial`, and its cursor goes on until every match is found, each once.
 #[tokio::test]
 async fn search_pages_are_bounded_and_say_when_they_are_partial() {
-    let app = TestApp::spawn_with(isolated_env(&[("MAX_QUESTIONS_PER_SESSION", "1000".to_owned())]))
-        .await;
+    let app = TestApp::spawn_with(isolated_env(&[(
+        "MAX_QUESTIONS_PER_SESSION",
+        "1000".to_owned(),
+    )]))
+    .await;
     let user = app.register().await;
     let db = app.db().await;
     let user_id: bson::oid::ObjectId = user.id.parse().unwrap();
@@ -132,7 +144,11 @@ async fn search_pages_are_bounded_and_say_when_they_are_partial() {
                     crate::support::ai_question(&text)
                 })
                 .collect();
-            questions.add(user_id, sid, items, 1000).await.unwrap().unwrap();
+            questions
+                .add(user_id, sid, items, 1000)
+                .await
+                .unwrap()
+                .unwrap();
         }
     }
     let mut found = Vec::new();
@@ -155,7 +171,10 @@ async fn search_pages_are_bounded_and_say_when_they_are_partial() {
             None => break,
         }
     }
-    assert_eq!(partial_pages, 1, "3,000 questions: the first page stops at 2,000");
+    assert_eq!(
+        partial_pages, 1,
+        "3,000 questions: the first page stops at 2,000"
+    );
     found.sort();
     found.dedup();
     assert_eq!(found.len(), 5, "every match, once");
@@ -176,7 +195,10 @@ async fn sessions_are_capped_per_account_and_deleted_accounts_create_none() {
     assert_eq!(problem["type"], "/problems/too-many-sessions");
 
     let gone = app.register().await;
-    assert_eq!(app.delete_as(&gone.access, "/api/v1/me").await.status(), 204);
+    assert_eq!(
+        app.delete_as(&gone.access, "/api/v1/me").await.status(),
+        204
+    );
     let after = app.post_as(&gone.access, "/api/v1/sessions", &body).await;
     assert_problem(after, 401).await;
     let stored = app
@@ -284,7 +306,11 @@ async fn a_reused_refresh_token_leaves_no_live_token_in_its_family() {
                 let again = app
                     .post("/api/v1/auth/refresh", &json!({ "refresh_token": next }))
                     .await;
-                assert_eq!(again.status(), 401, "a token of a revoked family still works");
+                assert_eq!(
+                    again.status(),
+                    401,
+                    "a token of a revoked family still works"
+                );
             }
         }
     }
