@@ -50,6 +50,12 @@ async fn outage_and_recovery(kind: Kind, name: &str) {
     };
     target.stop();
 
+    // Probe results are reused for up to a second (readiness is public): wait them out.
+    wait_until(Duration::from_secs(5), || async {
+        app.get("/health/ready").await.status() == 503
+    })
+    .await
+    .unwrap_or_else(|e| panic!("ready did not notice {name} was gone: {e}"));
     let body = assert_problem(app.get("/health/ready").await, 503).await;
     let detail = body["detail"].as_str().unwrap();
     assert!(

@@ -145,6 +145,9 @@ async fn record_tokens(attempt: &Attempt, batch: &Batch) {
     }
 }
 
+/// Times one attempt waits out a session held by other transactions before it fails.
+const MAX_CONTENDED_ROUNDS: u32 = 4;
+
 impl Handler for GenerateQuestions {
     async fn run(attempt: &Attempt, p: GeneratePayload) -> Result<GenerateOutput, JobError> {
         run(attempt, p).await
@@ -184,6 +187,7 @@ async fn run(attempt: &Attempt, p: GeneratePayload) -> Result<GenerateOutput, Jo
     // looks again with the session as it is now, and without the cache, instead of
     // spending an attempt.
     let mut round = 0;
+    let mut contended = 0;
     let (batch, checked, repeats, added) = loop {
         let view = load(attempt, session_id).await?;
         let room = i64::from(ctx.max_questions) - i64::from(view.session.question_count);
@@ -213,10 +217,24 @@ async fn run(attempt: &Attempt, p: GeneratePayload) -> Result<GenerateOutput, Jo
             .partition(|q| seen.insert(text_hash(&q.question)));
         let mut fresh = fresh;
         fresh.truncate(want as usize);
-        let added = questions
+        let added = match questions
             .add(job.user_id, session_id, fresh, ctx.max_questions)
-            .await?
-            .ok_or_else(|| JobError::permanent("the session no longer exists"))?;
+            .await
+        {
+            // The session stayed locked past the transaction's retry budget (a burst of
+            // jobs on one session, or a killed worker's transaction not yet expired): wait
+            // and look again within this attempt rather than spend one.
+            Err(e)
+                if e.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR)
+                    && contended < MAX_CONTENDED_ROUNDS =>
+            {
+                contended += 1;
+                tracing::info!(contended, "session busy; adding again");
+                tokio::time::sleep(std::time::Duration::from_millis(500) * contended).await;
+                continue;
+            }
+            other => other?.ok_or_else(|| JobError::permanent("the session no longer exists"))?,
+        };
         round += 1;
         let raced = added.inserted.is_empty() && added.duplicates > 0 && added.over_cap == 0;
         if raced && round < 3 {
