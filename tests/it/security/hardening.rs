@@ -316,3 +316,49 @@ async fn a_reused_refresh_token_leaves_no_live_token_in_its_family() {
     }
     assert!(reuses > 0, "the reuse was noticed at least once");
 }
+
+/// Deleting the account while one of its jobs runs stops that job within a lease renewal
+/// (its record is gone) and leaves nothing behind: no side effect, no record.
+#[tokio::test]
+async fn deleting_an_account_stops_its_running_jobs() {
+    let (vars, email) = crate::jobs::ops_env(200);
+    let app = TestApp::spawn_with(vars.clone()).await;
+    let ops = crate::jobs::register_operator(&app, &email).await;
+    let worker = Proc::start("worker", vars).await;
+    let accepted =
+        crate::jobs::probe(&app, &ops.access, crate::jobs::probe_body(10_000, 0), None).await;
+    let id = accepted["job_id"].as_str().unwrap().to_owned();
+    crate::jobs::wait_job(
+        &app,
+        &ops.access,
+        &id,
+        std::time::Duration::from_secs(20),
+        |j| j["status"] == "running",
+    )
+    .await;
+    assert_eq!(app.delete_as(&ops.access, "/api/v1/me").await.status(), 204);
+
+    let metrics = format!("{}/metrics", worker.base);
+    crate::support::wait_until(std::time::Duration::from_secs(8), || async {
+        reqwest::get(&metrics)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("job_leases_lost_total{kind=\"probe\"} 1")
+    })
+    .await
+    .expect("the running attempt was cancelled");
+    // Past the probe's end: it wrote no mark and no record came back.
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    assert_eq!(crate::jobs::probe_marks(&app, &id).await, 0);
+    let records = app
+        .db()
+        .await
+        .collection::<bson::Document>("jobs")
+        .count_documents(bson::doc! { "_id": &id })
+        .await
+        .unwrap();
+    assert_eq!(records, 0);
+}

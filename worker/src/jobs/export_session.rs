@@ -90,6 +90,16 @@ async fn run(attempt: &Attempt, p: ExportPayload) -> Result<ExportOutput, JobErr
         created_at: now,
         expires_at: DateTime::from_millis(now.timestamp_millis().saturating_add(retention)),
     };
+    // The owner may have deleted the session or the account while the file was written:
+    // then nothing of this export may remain.
+    if !attempt.still_held().await? {
+        if let Err(e) = ctx.storage.delete(&record.key).await {
+            tracing::warn!(error = format!("{e:#}"), key = %record.key, "export object of a cancelled job not deleted");
+        }
+        return Err(JobError::permanent(
+            "the job was cancelled while the file was written",
+        ));
+    }
     let stored = exports.insert_once(&record).await?;
     metrics::counter!("exports_total", "format" => p.format.as_str()).increment(1);
     metrics::histogram!("export_size_bytes", "format" => p.format.as_str()).record(size as f64);

@@ -104,6 +104,19 @@ impl Attempt {
     pub fn lost(&self) -> bool {
         self.cancel.is_cancelled()
     }
+
+    /// Asks the record now whether this attempt still holds the job (renewing the lease),
+    /// for the moment before an irreversible write: `false` when the job was taken over or
+    /// deleted (its owner deleted the account), and then the attempt is cancelled.
+    pub async fn still_held(&self) -> Result<bool, JobError> {
+        let held = Jobs::new(&self.ctx.db)
+            .renew(&self.job.id, &self.owner, self.ctx.settings.lease)
+            .await?;
+        if !held {
+            self.cancel.cancel();
+        }
+        Ok(held)
+    }
 }
 
 /// The apalis handler of every queue: runs the job named by the message.
