@@ -25,7 +25,6 @@ use apalis::prelude::{
     Event, EventListenerExt, ParallelizeExt, WorkerBuilder, WorkerBuilderExt, WorkerContext,
 };
 use common::jobs::{self, JobMessage};
-use rand::Rng;
 use tokio::sync::watch;
 
 use crate::context::JobContext;
@@ -142,12 +141,7 @@ impl Consumers {
 /// The wait before restart number `failures` (1-based): `base × 2^(failures-1)`, capped,
 /// ±20 %.
 pub fn restart_backoff(settings: &ConsumerSettings, failures: u32) -> Duration {
-    let exp = failures.clamp(1, 16) - 1;
-    let nominal = settings
-        .restart_base
-        .saturating_mul(2u32.saturating_pow(exp))
-        .min(settings.restart_max);
-    nominal.mul_f64(rand::rng().random_range(0.8..=1.2))
+    super::runner::exponential(settings.restart_base, failures, settings.restart_max)
 }
 
 /// One queue to consume.

@@ -331,8 +331,18 @@ async fn keep_lease(
 
 /// The wait before the attempt after `attempt`: `base × 2^(attempt-1)`, ±20 %.
 pub fn backoff(base: Duration, attempt: i32) -> Duration {
-    let exp = u32::try_from(attempt.clamp(1, 10) - 1).unwrap_or(0);
-    let nominal = base.saturating_mul(2u32.saturating_pow(exp));
+    exponential(
+        base,
+        u32::try_from(attempt.clamp(1, 10)).unwrap_or(1),
+        Duration::MAX,
+    )
+}
+
+/// The wait before try number `n` (1-based): `base × 2^(n-1)`, at most `max`, ±20 % (so
+/// that many waiters do not come back at once). Attempts and consumer restarts both use it.
+pub fn exponential(base: Duration, n: u32, max: Duration) -> Duration {
+    let exp = n.clamp(1, 16) - 1;
+    let nominal = base.saturating_mul(2u32.saturating_pow(exp)).min(max);
     nominal.mul_f64(rand::rng().random_range(0.8..=1.2))
 }
 
