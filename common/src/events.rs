@@ -227,11 +227,6 @@ impl Hub {
         }))
     }
 
-    /// Streams open on this instance.
-    pub fn open_streams(&self) -> usize {
-        self.0.open.load(Ordering::Relaxed)
-    }
-
     /// Opens a stream of `user`'s events after `last_event_id` (a valid id the client saw),
     /// or after the newest one when there is none, within `limits`.
     pub async fn open(
