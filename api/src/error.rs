@@ -207,6 +207,23 @@ impl ApiError {
         )
     }
 
+    /// 429 `token-budget-spent`: the caller's daily LLM token budget is used up until
+    /// `budget.resets_at`.
+    pub fn token_budget_spent(budget: &common::db::usage::Budget) -> Self {
+        Self::TooManyRequests(
+            Json(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "token-budget-spent",
+                Some(format!(
+                    "Today's AI budget of {} tokens is spent; it renews at {} (UTC midnight).",
+                    budget.limit,
+                    budget.resets_at.format("%Y-%m-%dT%H:%M:%SZ")
+                )),
+            )),
+            budget.retry_after_secs(),
+        )
+    }
+
     /// 503 naming the unavailable dependency.
     pub fn unavailable(dependency: &str) -> Self {
         Self::Unavailable(

@@ -226,6 +226,10 @@ pub struct CommonConfig {
     pub job_max_attempts: i32,
     /// When set, `/metrics` answers only `Authorization: Bearer <this>` (`METRICS_TOKEN`).
     pub metrics_token: Option<secrecy::SecretString>,
+    /// LLM tokens (prompt + completion) one account may spend per UTC day
+    /// (`AI_DAILY_TOKEN_BUDGET`): past it the api refuses generation with 429 and a worker
+    /// takes questions from the offline bank instead of calling the provider.
+    pub ai_daily_token_budget: i64,
 }
 
 impl CommonConfig {
@@ -270,6 +274,15 @@ impl CommonConfig {
                     return Err(ConfigError::invalid(
                         "JOB_MAX_ATTEMPTS",
                         "must be between 1 and 10",
+                    ));
+                }
+            },
+            ai_daily_token_budget: match env.parse_or("AI_DAILY_TOKEN_BUDGET", 100_000)? {
+                n @ 1..=1_000_000_000 => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "AI_DAILY_TOKEN_BUDGET",
+                        "must be between 1 and 1000000000",
                     ));
                 }
             },

@@ -28,6 +28,8 @@ pub struct JobContext {
     pub ai: Ai,
     /// The most questions a session may hold.
     pub max_questions: u32,
+    /// LLM tokens one account may spend per UTC day.
+    pub token_budget: i64,
     /// How long exports are kept.
     pub export_retention: Duration,
     /// Where PDF exports look for fonts beyond the bundled ones.

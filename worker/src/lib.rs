@@ -47,6 +47,7 @@ pub async fn run(
         settings: config.jobs,
         ai: ai::Ai::new(&config.ai)?,
         max_questions: config.common.max_questions_per_session,
+        token_budget: config.common.ai_daily_token_budget,
         export_retention: config.export_retention,
         font_dirs: config.font_dirs.clone(),
         fonts: std::sync::Arc::default(),

@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use bson::DateTime;
-use common::db::analytics::{self, MeAnalytics};
+use common::db::{
+    analytics::{self, MeAnalytics},
+    usage::{AiUsage, Budget},
+};
 use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -39,6 +42,33 @@ pub struct MeView {
     pub questions_per_day: Vec<DayCount>,
     /// Questions per session.
     pub average_questions_per_session: f64,
+    /// Today's AI token budget (live, not cached).
+    pub ai_tokens: TokenBudgetView,
+}
+
+/// The caller's AI token budget for today (UTC).
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TokenBudgetView {
+    /// Tokens (prompt + completion) spent today.
+    pub used_today: i64,
+    /// Tokens allowed per day.
+    pub daily_limit: i64,
+    /// Tokens left today; at 0, generation is refused with 429 `token-budget-spent`.
+    pub remaining: i64,
+    /// When the count starts again (the next UTC midnight).
+    pub resets_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<Budget> for TokenBudgetView {
+    fn from(b: Budget) -> Self {
+        Self {
+            used_today: b.used,
+            daily_limit: b.limit,
+            remaining: b.remaining(),
+            resets_at: b.resets_at,
+        }
+    }
 }
 
 /// Questions added on one day.
@@ -51,8 +81,8 @@ pub struct DayCount {
     pub count: i64,
 }
 
-impl From<MeAnalytics> for MeView {
-    fn from(a: MeAnalytics) -> Self {
+impl MeView {
+    fn new(a: MeAnalytics, budget: Budget) -> Self {
         Self {
             sessions_by_status: a.sessions_by_status,
             sessions_total: a.sessions_total,
@@ -66,6 +96,7 @@ impl From<MeAnalytics> for MeView {
                 .map(|(date, count)| DayCount { date, count })
                 .collect(),
             average_questions_per_session: a.average_questions_per_session,
+            ai_tokens: budget.into(),
         }
     }
 }
@@ -133,9 +164,12 @@ pub struct AnalyticsApi;
 #[OpenApi(prefix_path = "/api/v1/analytics", tag = "ApiTags::Analytics")]
 impl AnalyticsApi {
     /// The caller's numbers: sessions by status, questions by difficulty and source,
-    /// activity over the last 30 days.
+    /// activity over the last 30 days (cached up to a minute), and today's AI token budget.
     #[oai(path = "/me", method = "get", operation_id = "analytics_me")]
     async fn me(&self, auth: BearerAuth, state: Data<&AppState>) -> ApiResult<MeResponse> {
+        let budget = AiUsage::new(&state.db)
+            .budget(auth.0.id, state.config.common.ai_daily_token_budget)
+            .await?;
         let key = analytics::cache_key(&state.kv, auth.0.id);
         let mut conn = state.kv.conn();
         let cached: Option<String> = conn.get(&key).await.unwrap_or_else(|e| {
@@ -146,7 +180,7 @@ impl AnalyticsApi {
             cached.and_then(|json| serde_json::from_str::<MeAnalytics>(&json).ok())
         {
             metrics::counter!("analytics_cache_total", "outcome" => "hit").increment(1);
-            return Ok(MeResponse::Ok(Json(numbers.into())));
+            return Ok(MeResponse::Ok(Json(MeView::new(numbers, budget))));
         }
         metrics::counter!("analytics_cache_total", "outcome" => "miss").increment(1);
         let numbers = analytics::me(
@@ -163,7 +197,7 @@ impl AnalyticsApi {
                 tracing::warn!(error = %e, "analytics not cached");
             }
         }
-        Ok(MeResponse::Ok(Json(numbers.into())))
+        Ok(MeResponse::Ok(Json(MeView::new(numbers, budget))))
     }
 
     /// The topics used most across all users over the last 7 days (public; cacheable for

@@ -1,7 +1,7 @@
 //! Starting question generation and regeneration (202; the work happens in a worker).
 
 use common::{
-    db::questions::Questions,
+    db::{questions::Questions, usage::AiUsage},
     domain::{
         job::{GeneratePayload, RegeneratePayload},
         question::Difficulty,
@@ -48,6 +48,18 @@ fn quota(state: &AppState) -> Option<Quota> {
     })
 }
 
+/// Refuses with 429 when the caller's daily token budget is spent (jobs that get queued
+/// anyway, before the count catches up, take their questions from the offline bank).
+async fn within_budget(state: &AppState, user_id: bson::oid::ObjectId) -> ApiResult<()> {
+    let budget = AiUsage::new(&state.db)
+        .budget(user_id, state.config.common.ai_daily_token_budget)
+        .await?;
+    if budget.spent() {
+        return Err(ApiError::token_budget_spent(&budget));
+    }
+    Ok(())
+}
+
 /// Question generation.
 #[derive(Debug)]
 pub struct GenerationApi;
@@ -55,7 +67,8 @@ pub struct GenerationApi;
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Generation")]
 impl GenerationApi {
     /// Generate questions with model answers for a session, in the background. Honours
-    /// `Idempotency-Key`. Counts against a per-user hourly limit.
+    /// `Idempotency-Key`. Counts against a per-user hourly limit; refused with 429
+    /// `token-budget-spent` once the caller's daily AI token budget is used up.
     #[oai(
         path = "/sessions/:session_id/generate",
         method = "post",
@@ -81,6 +94,7 @@ impl GenerationApi {
         if u32::try_from(session.question_count).unwrap_or(0) >= cap {
             return Err(ApiError::session_full(cap));
         }
+        within_budget(&state, auth.0.id).await?;
         let payload = GeneratePayload {
             count: body.count.unwrap_or(5),
             topics,
@@ -98,7 +112,8 @@ impl GenerationApi {
     }
 
     /// Replace a question's text and answer with a newly generated one, in the
-    /// background; its id, pin, notes and category stay. Honours `Idempotency-Key`.
+    /// background; its id, pin, notes and category stay. Honours `Idempotency-Key`. Counts
+    /// against the same hourly limit and daily AI token budget as generation.
     #[oai(
         path = "/questions/:question_id/regenerate",
         method = "post",
@@ -119,6 +134,7 @@ impl GenerationApi {
             .get(auth.0.id, id)
             .await?
             .ok_or_else(|| ApiError::not_found("question"))?;
+        within_budget(&state, auth.0.id).await?;
         start::<RegenerateQuestion>(
             &state,
             auth.0.id,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mongodb::{Database, IndexModel, bson::doc, options::IndexOptions};
 
-use super::{exports, jobs, notifications, questions, sessions, tokens, users};
+use super::{exports, jobs, notifications, questions, sessions, tokens, usage, users};
 
 fn index(keys: mongodb::bson::Document, options: Option<IndexOptions>) -> IndexModel {
     IndexModel::builder().keys(keys).options(options).build()
@@ -76,6 +76,18 @@ pub fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                 ),
                 // Session deletion removes its jobs.
                 index(doc! { "session_id": 1 }, None),
+            ],
+        ),
+        (
+            usage::COLLECTION,
+            vec![
+                // A day's count goes a day after the day ends.
+                index(
+                    doc! { "expires_at": 1 },
+                    Some(IndexOptions::builder().expire_after(Duration::ZERO).build()),
+                ),
+                // Account deletion.
+                index(doc! { "user_id": 1 }, None),
             ],
         ),
         (

@@ -9,6 +9,7 @@ pub mod questions;
 pub mod sessions;
 pub mod tokens;
 pub mod transaction;
+pub mod usage;
 pub mod users;
 
 use std::time::Duration;

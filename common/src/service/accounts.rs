@@ -6,7 +6,7 @@ use bson::oid::ObjectId;
 use super::{Error, Stores};
 use crate::db::{
     exports::Exports, jobs::Jobs, notifications::Notifications, questions::Questions,
-    sessions::Sessions, tokens::Tokens, users::Users,
+    sessions::Sessions, tokens::Tokens, usage::AiUsage, users::Users,
 };
 
 /// Deletes the user and everything they own: export files and records, then the MongoDB
@@ -21,6 +21,7 @@ pub async fn delete(stores: &Stores, user_id: ObjectId) -> Result<(), Error> {
     Tokens::new(db).delete_user(user_id).await?;
     Notifications::new(db).clear(user_id).await?;
     Jobs::new(db).delete_user(user_id).await?;
+    AiUsage::new(db).delete_user(user_id).await?;
     Questions::new(db).delete_user(user_id).await?;
     Sessions::new(db).delete_user(user_id).await?;
     Users::new(db).delete(user_id).await?;

@@ -49,8 +49,8 @@ async fn a_structured_reply_adds_five_ai_questions_and_records_tokens() {
     let prompt = request["messages"][1]["content"].as_str().unwrap();
     for needle in [
         "5 interview questions",
-        "senior Backend Developer",
-        "Rust, SQL",
+        "senior candidate",
+        r#"{"role":"Backend Developer","topics":["Rust","SQL"]}"#,
     ] {
         assert!(prompt.contains(needle), "{needle:?} not in {prompt:?}");
     }
@@ -71,7 +71,7 @@ async fn a_structured_reply_adds_five_ai_questions_and_records_tokens() {
     assert!(
         prompt.contains("3 interview questions")
             && prompt.contains("Every question is hard")
-            && prompt.contains("Topics: Tokio"),
+            && prompt.contains(r#""topics":["Tokio"]"#),
         "{prompt}"
     );
     for q in &stored {

@@ -1,6 +1,7 @@
 //! Reliability and security proof: the ownership matrix from the OpenAPI document, races,
 //! and faults injected into real processes.
 
+mod ai_abuse;
 mod concurrency;
 mod faults;
 mod hardening;

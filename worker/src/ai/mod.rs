@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod cache;
 pub mod openai;
 pub mod parse;
+pub mod screen;
 
 use std::collections::HashSet;
 
@@ -17,7 +18,7 @@ use common::domain::{
     session::Experience,
 };
 
-use self::{breaker::Breaker, openai::OpenAi, parse::Candidate};
+use self::{breaker::Breaker, openai::OpenAi, parse::Candidate, screen::Screen};
 use crate::config::AiConfig;
 
 /// What to generate.
@@ -39,18 +40,22 @@ pub struct Brief {
     pub existing: Vec<String>,
 }
 
+/// `value` as JSON that cannot close the tag it sits in (`<` is escaped).
+fn quoted<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_default()
+        .replace('<', "\\u003c")
+}
+
 impl Brief {
-    /// The user message.
+    /// The user message. Everything users wrote (role, topics, existing questions) goes in
+    /// as JSON inside tags that the system prompt declares to be data, never instructions.
     pub fn prompt(&self) -> String {
         let mut p = format!(
-            "Write {} interview questions with model answers for a {} {} candidate.",
-            self.count, self.experience, self.role
+            "Write {} interview questions with model answers for a {} candidate in the role \
+             and topics given in <brief>.",
+            self.count, self.experience
         );
-        if self.topics.is_empty() {
-            p.push_str(" Cover the core skills of the role.");
-        } else {
-            p.push_str(&format!(" Topics: {}.", self.topics.join(", ")));
-        }
         match self.difficulty {
             Some(d) => p.push_str(&format!(" Every question is {}.", d.as_str())),
             None => p.push_str(" Mix easy, medium and hard questions to suit the level."),
@@ -59,14 +64,32 @@ impl Brief {
             " Answers are correct, self-contained and 2-6 sentences long. Category is the topic \
              in one to three words.",
         );
+        if self.topics.is_empty() {
+            p.push_str(" Without topics, cover the core skills of the role.");
+        }
+        p.push_str(&format!(
+            "\n<brief>\n{}\n</brief>",
+            quoted(&serde_json::json!({ "role": self.role, "topics": self.topics }))
+        ));
         if !self.existing.is_empty() {
-            p.push_str(" Do not repeat or rephrase any of these existing questions:");
-            for q in &self.existing {
-                p.push_str("\n- ");
-                p.push_str(q);
-            }
+            p.push_str(&format!(
+                "\nDo not repeat or rephrase any question in <existing_questions>.\n\
+                 <existing_questions>\n{}\n</existing_questions>",
+                quoted(&self.existing)
+            ));
         }
         p
+    }
+
+    /// Whether the prompt carries text users wrote beyond the brief's cache key (role,
+    /// experience, topics, difficulty): a reply to it is never cached for others.
+    pub fn has_user_text(&self) -> bool {
+        !self.existing.is_empty()
+    }
+
+    /// The screen for replies to this brief.
+    pub fn screen(&self) -> Screen {
+        Screen::new(self.existing.iter().map(String::as_str))
     }
 }
 
@@ -77,6 +100,8 @@ pub struct Checked {
     pub items: Vec<NewQuestion>,
     /// Candidates dropped for invalid fields.
     pub invalid: usize,
+    /// Candidates dropped by the screen (links, addresses, copied user text).
+    pub refused: usize,
 }
 
 /// The candidate as a question to add, if every field is valid (lengths, difficulty,
@@ -94,20 +119,34 @@ fn validated(c: &Candidate, source: Source, tag: &str) -> Option<NewQuestion> {
     })
 }
 
-/// Whether every field of the candidate is valid.
-pub fn is_valid(c: &Candidate) -> bool {
-    validated(c, Source::Ai, "").is_some()
+/// Whether every field of the candidate is valid and it passes `screen`.
+pub fn is_valid(c: &Candidate, screen: &Screen) -> bool {
+    validated(c, Source::Ai, "").is_some() && screen.refusal(c).is_none()
 }
 
-/// Validates candidates; repeats of the session's questions are left to the caller.
-pub fn check(candidates: &[Candidate], source: Source, tag: &str) -> Checked {
+/// Validates and screens candidates; repeats of the session's questions are left to the
+/// caller.
+pub fn check(candidates: &[Candidate], source: Source, tag: &str, screen: &Screen) -> Checked {
     let mut checked = Checked::default();
     for c in candidates {
-        match validated(c, source, tag) {
-            Some(item) => checked.items.push(item),
-            None => checked.invalid += 1,
+        let Some(item) = validated(c, source, tag) else {
+            checked.invalid += 1;
+            continue;
+        };
+        if let Some(refusal) = screen.refusal(c) {
+            tracing::warn!(
+                reason = refusal.as_str(),
+                "generated item refused by the screen"
+            );
+            checked.refused += 1;
+            continue;
         }
+        checked.items.push(item);
     }
+    metrics::counter!("ai_items_dropped_total", "reason" => "invalid")
+        .increment(checked.invalid as u64);
+    metrics::counter!("ai_items_dropped_total", "reason" => "refused")
+        .increment(checked.refused as u64);
     checked
 }
 

@@ -7,9 +7,9 @@
 use std::collections::HashSet;
 
 use common::{
-    db::{jobs::Jobs, questions::Questions, sessions::Sessions},
+    db::{jobs::Jobs, questions::Questions, sessions::Sessions, usage::AiUsage},
     domain::{
-        job::{GenerateOutput, GeneratePayload, JobRecord},
+        job::{GenerateOutput, GeneratePayload, JobRecord, TokenUsage},
         question::text_hash,
         session::Session,
     },
@@ -76,8 +76,12 @@ pub(super) fn seed(job: &JobRecord) -> u64 {
 }
 
 /// A batch for `brief`: the cache, then the provider (behind its breaker), then the bank
-/// when no key is configured, the breaker is open, or the provider failed on the last
-/// attempt. Other provider failures fail the attempt (it is retried).
+/// when no key is configured, the breaker is open, the user's daily token budget is spent,
+/// or the provider failed on the last attempt. Other provider failures fail the attempt (it
+/// is retried).
+///
+/// Only replies to prompts without user-written question texts are cached: what one user
+/// wrote never reaches another user's questions.
 pub(super) async fn batch(
     attempt: &Attempt,
     brief: &Brief,
@@ -89,13 +93,14 @@ pub(super) async fn batch(
     let Some(provider) = ctx.ai.provider() else {
         return Ok(ai::from_bank(brief, taken, seed(job)));
     };
+    let screen = brief.screen();
     let key = cache::key(&ctx.kv, brief);
     let cached = if use_cache {
         ai::unseen(cache::get(&ctx.kv, &key).await, taken)
     } else {
         Vec::new()
     };
-    let usable = cached.iter().filter(|c| ai::is_valid(c)).count();
+    let usable = cached.iter().filter(|c| ai::is_valid(c, &screen)).count();
     if use_cache && usable >= brief.count as usize {
         metrics::counter!("ai_cache_total", "outcome" => "hit").increment(1);
         return Ok(Batch {
@@ -105,22 +110,33 @@ pub(super) async fn batch(
         });
     }
     metrics::counter!("ai_cache_total", "outcome" => "miss").increment(1);
+    let budget = AiUsage::new(&ctx.db)
+        .budget(job.user_id, ctx.token_budget)
+        .await?;
+    if budget.spent() {
+        metrics::counter!("ai_budget_exhausted_total").increment(1);
+        tracing::info!(
+            used = budget.used,
+            "daily token budget spent; using the offline bank"
+        );
+        return Ok(ai::from_bank(brief, taken, seed(job)));
+    }
     match ctx.ai.call(provider, brief).await {
         Ok(batch) => {
-            record_tokens(attempt, &batch).await;
-            let valid: Vec<_> = batch
-                .candidates
-                .iter()
-                .filter(|c| ai::is_valid(c))
-                .cloned()
-                .collect();
-            cache::add(&ctx.kv, &key, &valid, ctx.ai.config.cache_ttl).await;
+            record_tokens(attempt, batch.tokens).await;
+            if !brief.has_user_text() {
+                let valid: Vec<_> = batch
+                    .candidates
+                    .iter()
+                    .filter(|c| ai::is_valid(c, &screen))
+                    .cloned()
+                    .collect();
+                cache::add(&ctx.kv, &key, &valid, ctx.ai.config.cache_ttl).await;
+            }
             Ok(batch)
         }
         Err((e, tokens, open)) => {
-            if tokens.prompt > 0 || tokens.completion > 0 {
-                let _ = Jobs::new(&ctx.db).add_tokens(&job.id, tokens).await;
-            }
+            record_tokens(attempt, tokens).await;
             if open || job.attempt >= job.max_attempts {
                 tracing::warn!(error = %e, breaker_open = open, "provider failed; using the offline bank");
                 Ok(ai::from_bank(brief, taken, seed(job)))
@@ -131,17 +147,22 @@ pub(super) async fn batch(
     }
 }
 
-async fn record_tokens(attempt: &Attempt, batch: &Batch) {
-    let t = batch.tokens;
+/// Counts tokens a provider call used: on the job, in the user's daily ledger, in metrics.
+async fn record_tokens(attempt: &Attempt, t: TokenUsage) {
+    if t.prompt <= 0 && t.completion <= 0 {
+        return;
+    }
     metrics::counter!("ai_tokens_total", "kind" => "prompt")
         .increment(u64::try_from(t.prompt).unwrap_or(0));
     metrics::counter!("ai_tokens_total", "kind" => "completion")
         .increment(u64::try_from(t.completion).unwrap_or(0));
-    if let Err(e) = Jobs::new(&attempt.ctx().db)
-        .add_tokens(&attempt.job.id, t)
-        .await
-    {
+    let db = &attempt.ctx().db;
+    let job = &attempt.job;
+    if let Err(e) = Jobs::new(db).add_tokens(&job.id, t).await {
         tracing::warn!(error = %e, "tokens not recorded on the job");
+    }
+    if let Err(e) = AiUsage::new(db).add(job.user_id, t).await {
+        tracing::warn!(error = %e, "tokens not counted against the daily budget");
     }
 }
 
@@ -208,7 +229,12 @@ async fn run(attempt: &Attempt, p: GeneratePayload) -> Result<GenerateOutput, Jo
         let batch = batch(attempt, &brief, &view.taken, use_cache).await?;
         attempt.progress(60).await;
 
-        let checked = ai::check(&batch.candidates, batch.origin.source(), &tag);
+        let checked = ai::check(
+            &batch.candidates,
+            batch.origin.source(),
+            &tag,
+            &brief.screen(),
+        );
         let mut seen = view.taken.clone();
         let (fresh, repeats): (Vec<_>, Vec<_>) = checked
             .items
@@ -242,8 +268,6 @@ async fn run(attempt: &Attempt, p: GeneratePayload) -> Result<GenerateOutput, Jo
         }
         break (batch, checked, repeats, added);
     };
-    metrics::counter!("ai_items_dropped_total", "reason" => "invalid")
-        .increment(checked.invalid as u64);
     metrics::counter!("ai_items_dropped_total", "reason" => "duplicate")
         .increment((repeats.len() + added.duplicates) as u64);
     if added.inserted.is_empty() {
@@ -251,8 +275,9 @@ async fn run(attempt: &Attempt, p: GeneratePayload) -> Result<GenerateOutput, Jo
             return Err(JobError::permanent("the session is full"));
         }
         return Err(JobError::Retry(anyhow::anyhow!(
-            "the reply held no usable new question ({} invalid, {} duplicates)",
+            "the reply held no usable new question ({} invalid, {} refused, {} duplicates)",
             checked.invalid,
+            checked.refused,
             repeats.len() + added.duplicates
         )));
     }
@@ -264,7 +289,7 @@ async fn run(attempt: &Attempt, p: GeneratePayload) -> Result<GenerateOutput, Jo
         questions_added: i64::try_from(ids.len()).unwrap_or(0),
         question_ids: ids,
         duplicates_dropped: i64::try_from(repeats.len() + added.duplicates).unwrap_or(0),
-        invalid_dropped: i64::try_from(checked.invalid).unwrap_or(0),
+        invalid_dropped: i64::try_from(checked.invalid + checked.refused).unwrap_or(0),
         source: Some(batch.origin.source()),
         cached: Some(batch.origin == Origin::Cache),
     })

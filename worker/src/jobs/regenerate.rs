@@ -46,7 +46,12 @@ async fn run(attempt: &Attempt, p: RegeneratePayload) -> Result<RegenerateOutput
     let brief = view.brief(topics, Some(current.difficulty), 3);
     let batch = batch(attempt, &brief, &view.taken, attempt.job.attempt == 1).await?;
     attempt.progress(60).await;
-    let checked = ai::check(&batch.candidates, batch.origin.source(), &tag);
+    let checked = ai::check(
+        &batch.candidates,
+        batch.origin.source(),
+        &tag,
+        &brief.screen(),
+    );
     for item in &checked.items {
         if view
             .taken
@@ -72,7 +77,8 @@ async fn run(attempt: &Attempt, p: RegeneratePayload) -> Result<RegenerateOutput
         }
     }
     Err(JobError::Retry(anyhow::anyhow!(
-        "the reply held no usable replacement ({} invalid)",
-        checked.invalid
+        "the reply held no usable replacement ({} invalid, {} refused)",
+        checked.invalid,
+        checked.refused
     )))
 }
