@@ -20,6 +20,9 @@ pub struct UserView {
     pub email: String,
     /// Display name.
     pub fullname: String,
+    /// Whether the address was confirmed with a mailed code (`POST
+    /// /api/v1/auth/verify-email`). Everything works without it except operator rights.
+    pub email_verified: bool,
     /// Creation time.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Last change.
@@ -32,6 +35,7 @@ impl From<User> for UserView {
             id: u.id.to_hex(),
             email: u.email,
             fullname: u.fullname,
+            email_verified: u.email_verified,
             created_at: u.created_at.to_chrono(),
             updated_at: u.updated_at.to_chrono(),
         }

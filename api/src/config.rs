@@ -35,6 +35,8 @@ pub struct RateLimitConfig {
     pub generate: Policy,
     /// Starting exports, per user.
     pub export: Policy,
+    /// Starting probe jobs, per operator.
+    pub probe: Policy,
     /// Proxies whose `X-Forwarded-For` is believed (Render's load balancer).
     pub trusted_proxies: Vec<IpNet>,
 }
@@ -132,6 +134,7 @@ impl ApiConfig {
                 default: env.parse_or("RATE_LIMIT_DEFAULT", "300/60".parse().expect("valid"))?,
                 generate: env.parse_or("RATE_LIMIT_GENERATE", "20/3600".parse().expect("valid"))?,
                 export: env.parse_or("RATE_LIMIT_EXPORT", "5/600".parse().expect("valid"))?,
+                probe: env.parse_or("RATE_LIMIT_PROBE", "30/3600".parse().expect("valid"))?,
                 trusted_proxies: env
                     .list("TRUSTED_PROXIES")
                     .iter()

@@ -161,6 +161,14 @@ pub enum EmailJob {
         /// The account holder's name, for the greeting.
         fullname: String,
     },
+    /// Issue an e-mail verification code to this address and mail it (created by the
+    /// worker, like the reset code).
+    VerificationCode {
+        /// Normalized email address of an existing account.
+        email: String,
+        /// The account holder's name, for the greeting.
+        fullname: String,
+    },
 }
 
 /// Why a job could not be enqueued.

@@ -1,4 +1,5 @@
-//! One-time password-reset codes in Redis.
+//! One-time codes in Redis, for password reset and e-mail verification (separate codes and
+//! quotas: one never unlocks the other).
 //!
 //! A code is 6 digits from the OS's cryptographic generator, valid 10 minutes, stored only
 //! as a salted SHA-256. Every check — from any endpoint — goes through one Lua script that
@@ -16,6 +17,25 @@ pub const CODE_TTL_SECS: u64 = 600;
 pub const MAX_GUESSES: u32 = 5;
 /// Codes issued per email address per hour.
 pub const MAX_CODES_PER_HOUR: u32 = 3;
+
+/// What a code is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Setting a new password without the old one.
+    PasswordReset,
+    /// Proving the account holder reads mail sent to the address.
+    EmailVerification,
+}
+
+impl Purpose {
+    /// Key segments of the code and of the issue quota.
+    fn kinds(self) -> (&'static str, &'static str) {
+        match self {
+            Self::PasswordReset => ("code", "issued"),
+            Self::EmailVerification => ("verify-code", "verify-issued"),
+        }
+    }
+}
 
 /// What checking a code found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,8 +59,8 @@ fn hash_code(salt: &str, code: &str) -> String {
 }
 
 /// Counts a code request for `email`; `false` when the hourly quota is spent.
-pub async fn take_issue_quota(kv: &Kv, email: &str) -> redis::RedisResult<bool> {
-    let key = email_key(kv, "issued", email);
+pub async fn take_issue_quota(kv: &Kv, purpose: Purpose, email: &str) -> redis::RedisResult<bool> {
+    let key = email_key(kv, purpose.kinds().1, email);
     let script = Script::new(
         r"local n = redis.call('INCR', KEYS[1])
           if n == 1 then redis.call('EXPIRE', KEYS[1], 3600) end
@@ -52,13 +72,13 @@ pub async fn take_issue_quota(kv: &Kv, email: &str) -> redis::RedisResult<bool> 
 
 /// Creates a fresh code for `email` (replacing any earlier one) and returns it in clear,
 /// for the email only.
-pub async fn issue(kv: &Kv, email: &str) -> redis::RedisResult<String> {
+pub async fn issue(kv: &Kv, purpose: Purpose, email: &str) -> redis::RedisResult<String> {
     let mut rng = OsRng.unwrap_err();
     let code = format!("{:06}", rng.random_range(0..1_000_000u32));
     let mut salt = [0u8; 16];
     rng.fill_bytes(&mut salt);
     let salt = hex::encode(salt);
-    let key = email_key(kv, "code", email);
+    let key = email_key(kv, purpose.kinds().0, email);
     redis::pipe()
         .atomic()
         .del(&key)
@@ -77,11 +97,12 @@ pub async fn issue(kv: &Kv, email: &str) -> redis::RedisResult<String> {
 /// the code. With `consume`, a valid code is deleted (it cannot be used twice).
 pub async fn check(
     kv: &Kv,
+    purpose: Purpose,
     email: &str,
     code: &str,
     consume: bool,
 ) -> redis::RedisResult<CodeCheck> {
-    let key = email_key(kv, "code", email);
+    let key = email_key(kv, purpose.kinds().0, email);
     // The salt is needed to hash the guess; read it first, then compare-and-count in one
     // script that also verifies the salt did not change in between.
     let salt: Option<String> = redis::cmd("HGET")

@@ -27,6 +27,9 @@ pub const CREDENTIAL_PATHS: &[&str] = &[
     "/api/v1/auth/password/forgot",
     "/api/v1/auth/password/verify",
     "/api/v1/auth/password/reset",
+    // Code guesses and code mails.
+    "/api/v1/auth/verify-email",
+    "/api/v1/auth/verify-email/resend",
     // Checks the current password: an Argon2 hash per request, like a login.
     "/api/v1/me/password",
 ];

@@ -5,7 +5,7 @@ use common::{
     db::{jobs::Jobs, users::Users},
     domain::job::ProbePayload,
     jobs,
-    jobs::Probe,
+    jobs::{Probe, Quota},
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -68,11 +68,16 @@ pub enum DeadList {
     Ok(Json<AdminJobPage>),
 }
 
-/// The caller, if an operator; 403 otherwise.
+/// The caller, if an operator: a verified account whose address is listed in
+/// `ADMIN_EMAILS` (listing an address grants nothing to whoever registers it without
+/// reading its mail); 403 otherwise.
 async fn operator(state: &AppState, auth: &BearerAuth) -> ApiResult<()> {
     let user = Users::new(&state.db).by_id(auth.0.id).await?;
     match user {
-        Some(u) if state.config.admin_emails.contains(&u.email) => Ok(()),
+        Some(u) if u.email_verified && state.config.admin_emails.contains(&u.email) => Ok(()),
+        Some(u) if state.config.admin_emails.contains(&u.email) => Err(ApiError::forbidden(
+            "Operator rights need a verified address; confirm it with POST /api/v1/auth/verify-email.",
+        )),
         _ => Err(ApiError::forbidden("This operation is for operators only.")),
     }
 }
@@ -151,7 +156,8 @@ impl AdminApi {
     }
 
     /// Start a probe job owned by the caller: it exercises queue, worker, retries,
-    /// notification and live events end to end. Honours `Idempotency-Key`.
+    /// notification and live events end to end. Honours `Idempotency-Key`. Counts against
+    /// a per-operator quota (`RATE_LIMIT_PROBE`, 30 an hour by default).
     #[oai(path = "/jobs/probe", method = "post", operation_id = "admin_probe")]
     async fn probe(
         &self,
@@ -168,6 +174,18 @@ impl AdminApi {
             fail_attempts: body.fail_attempts,
             permanent: body.permanent,
         };
-        start::<Probe>(&state, auth.0.id, payload, None, idempotency_key.0, None).await
+        let quota = Quota {
+            name: "probe",
+            policy: state.config.rate_limit.probe,
+        };
+        start::<Probe>(
+            &state,
+            auth.0.id,
+            payload,
+            None,
+            idempotency_key.0,
+            Some(quota),
+        )
+        .await
     }
 }

@@ -8,18 +8,18 @@ use common::{
     },
     domain::user::{Email, FullName, Password, User},
     jobs::{self, EmailJob, SendEmail, StartJob},
-    otp::{self, CodeCheck},
+    otp::{self, CodeCheck, Purpose},
 };
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use crate::{
     account::{AuthTokens, issue_tokens},
-    auth::password,
+    auth::{BearerAuth, password},
     error::{ApiError, ApiResult},
     middleware::rate_limit::credential_limit,
     responses::NoContent,
-    routes::ApiTags,
+    routes::{ApiTags, me::UserResponse},
     state::AppState,
     validation::AllValid,
 };
@@ -96,6 +96,15 @@ pub struct ResetPasswordRequest {
     pub new_password: String,
 }
 
+/// Confirm the account's address with the code mailed to it.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    /// The 6-digit code from the verification email.
+    #[oai(validator(pattern = r"^[0-9]{6}$"))]
+    pub code: String,
+}
+
 /// A request that was accepted for processing.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -136,12 +145,48 @@ pub enum AcceptedResponse {
     Accepted(Json<Accepted>),
 }
 
+/// A verification code was queued for mailing.
+#[derive(Debug, ApiResponse)]
+pub enum CodeSentResponse {
+    /// The code is on its way.
+    #[oai(status = 202)]
+    Accepted(Json<Accepted>),
+}
+
 /// The code check.
 #[derive(Debug, ApiResponse)]
 pub enum VerifyResponse {
     /// The code is valid (and still unused).
     #[oai(status = 200)]
     Valid(Json<CodeValid>),
+}
+
+/// Mails `user` a fresh verification code through the email queue, within the address's
+/// hourly quota of codes; `false` when the quota is spent.
+async fn send_verification(state: &AppState, user: &User) -> ApiResult<bool> {
+    if !otp::take_issue_quota(&state.kv, Purpose::EmailVerification, &user.email).await? {
+        return Ok(false);
+    }
+    let job = StartJob::<SendEmail> {
+        user_id: user.id,
+        payload: EmailJob::VerificationCode {
+            email: user.email.clone(),
+            fullname: user.fullname.clone(),
+        },
+        session_id: None,
+        max_attempts: state.config.common.job_max_attempts,
+        idempotency_key: None,
+    };
+    jobs::start(&state.db, &state.kv, job, None).await?;
+    Ok(true)
+}
+
+/// The caller's account (a deleted account's token finds none).
+async fn caller(state: &AppState, auth: &BearerAuth) -> ApiResult<User> {
+    Users::new(&state.db)
+        .by_id(auth.0.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("account"))
 }
 
 /// Applies the `auth` policy per email address (the middleware applies it per IP).
@@ -163,7 +208,8 @@ pub struct AuthApi;
 
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
 impl AuthApi {
-    /// Create an account and sign in.
+    /// Create an account and sign in. A 6-digit code to confirm the address is mailed at
+    /// once (see `/verify-email`).
     #[oai(path = "/register", method = "post", operation_id = "auth_register")]
     async fn register(
         &self,
@@ -184,6 +230,7 @@ impl AuthApi {
             email: email.as_str().to_owned(),
             fullname: fullname.as_str().to_owned(),
             password_hash: password::hash(password.expose().to_owned()).await?,
+            email_verified: false,
             created_at: now,
             updated_at: now,
         };
@@ -194,6 +241,11 @@ impl AuthApi {
             ));
         }
         tracing::info!(user_id = %user.id, "account registered");
+        // The account is made: a verification mail that cannot be queued now is not a
+        // reason to fail the registration (the user can ask for it again).
+        if let Err(e) = send_verification(&state, &user).await {
+            tracing::warn!(user_id = %user.id, error = ?e, "verification code not queued");
+        }
         let tokens = issue_tokens(&state, user, ObjectId::new()).await?;
         Ok(RegisterResponse::Created(Json(tokens)))
     }
@@ -285,7 +337,7 @@ impl AuthApi {
     ) -> ApiResult<AcceptedResponse> {
         let email = Email::parse(&body.email)?;
         limit_email(&state, &email).await?;
-        if !otp::take_issue_quota(&state.kv, email.as_str()).await? {
+        if !otp::take_issue_quota(&state.kv, Purpose::PasswordReset, email.as_str()).await? {
             return Err(ApiError::too_many_requests(3600));
         }
         if let Some(user) = Users::new(&state.db).by_email(email.as_str()).await? {
@@ -321,7 +373,15 @@ impl AuthApi {
     ) -> ApiResult<VerifyResponse> {
         let email = Email::parse(&body.email)?;
         limit_email(&state, &email).await?;
-        match otp::check(&state.kv, email.as_str(), &body.code, false).await? {
+        match otp::check(
+            &state.kv,
+            Purpose::PasswordReset,
+            email.as_str(),
+            &body.code,
+            false,
+        )
+        .await?
+        {
             CodeCheck::Valid => Ok(VerifyResponse::Valid(Json(CodeValid { valid: true }))),
             CodeCheck::Wrong | CodeCheck::Missing => Err(invalid_code()),
         }
@@ -344,7 +404,16 @@ impl AuthApi {
         )
             .all_valid()?;
         limit_email(&state, &email).await?;
-        if otp::check(&state.kv, email.as_str(), &body.code, true).await? != CodeCheck::Valid {
+        if otp::check(
+            &state.kv,
+            Purpose::PasswordReset,
+            email.as_str(),
+            &body.code,
+            true,
+        )
+        .await?
+            != CodeCheck::Valid
+        {
             return Err(invalid_code());
         }
         // A code is only ever issued for an existing account; it may have been deleted since.
@@ -358,5 +427,71 @@ impl AuthApi {
         Tokens::new(&state.db).revoke_user(user.id).await?;
         tracing::info!(user_id = %user.id, "password reset; every session revoked");
         Ok(NoContent::Done)
+    }
+
+    /// Confirm the caller's address with the code mailed at registration or by
+    /// `/verify-email/resend`. Wrong guesses count towards the code's limit of 5. Answers
+    /// the profile, now with `email_verified: true` (also when it already was).
+    #[oai(
+        path = "/verify-email",
+        method = "post",
+        operation_id = "auth_verify_email"
+    )]
+    async fn verify_email(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<VerifyEmailRequest>,
+    ) -> ApiResult<UserResponse> {
+        credential_limit(&state, "verify-email", &format!("user:{}", auth.0.id)).await?;
+        let user = caller(&state, &auth).await?;
+        if user.email_verified {
+            return Ok(UserResponse::Ok(Json(user.into())));
+        }
+        let check = otp::check(
+            &state.kv,
+            Purpose::EmailVerification,
+            &user.email,
+            &body.code,
+            true,
+        )
+        .await?;
+        if check != CodeCheck::Valid {
+            return Err(invalid_code());
+        }
+        let user = Users::new(&state.db)
+            .mark_verified(user.id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("account"))?;
+        tracing::info!(user_id = %user.id, "email address verified");
+        Ok(UserResponse::Ok(Json(user.into())))
+    }
+
+    /// Mail the caller a new verification code (the earlier one stops working). At most 3
+    /// codes per address per hour, registration's included; 409 `already-verified` when
+    /// there is nothing to confirm.
+    #[oai(
+        path = "/verify-email/resend",
+        method = "post",
+        operation_id = "auth_verify_email_resend"
+    )]
+    async fn resend_verification(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+    ) -> ApiResult<CodeSentResponse> {
+        let user = caller(&state, &auth).await?;
+        if user.email_verified {
+            return Err(ApiError::conflict(
+                "already-verified",
+                "This address is already verified.",
+            ));
+        }
+        if !send_verification(&state, &user).await? {
+            return Err(ApiError::too_many_requests(3600));
+        }
+        Ok(CodeSentResponse::Accepted(Json(Accepted {
+            message: format!("A new code is on its way to {}.", user.email),
+        })))
     }
 }

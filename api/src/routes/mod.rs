@@ -8,7 +8,7 @@ mod exports;
 mod generation;
 mod health;
 mod jobs;
-mod me;
+pub(crate) mod me;
 mod notifications;
 mod questions;
 mod sessions;

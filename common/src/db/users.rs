@@ -53,6 +53,18 @@ impl Users {
             .await
     }
 
+    /// Records that the holder proved they read mail sent to the address; returns the
+    /// updated account.
+    pub async fn mark_verified(&self, id: ObjectId) -> Result<Option<User>, Error> {
+        self.col
+            .find_one_and_update(
+                doc! { "_id": id },
+                doc! { "$set": { "email_verified": true, "updated_at": DateTime::now() } },
+            )
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await
+    }
+
     /// Replaces the password hash (only if it is still `expected`, when given, so that a
     /// concurrent change is not overwritten by a rehash).
     pub async fn set_password_hash(

@@ -107,6 +107,10 @@ pub struct User {
     pub fullname: String,
     /// Argon2id PHC string.
     pub password_hash: String,
+    /// Whether the holder entered a code mailed to the address (accounts from before
+    /// verification existed read as unverified).
+    #[serde(default)]
+    pub email_verified: bool,
     /// Creation time.
     pub created_at: DateTime,
     /// Last change.

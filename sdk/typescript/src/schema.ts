@@ -50,7 +50,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create an account and sign in. */
+        /**
+         * Create an account and sign in. A 6-digit code to confirm the address is mailed at
+         *     once (see `/verify-email`).
+         */
         post: operations["auth_register"];
         delete?: never;
         options?: never;
@@ -163,6 +166,48 @@ export interface paths {
         put?: never;
         /** Set a new password with a reset code. Uses the code up and signs out every session. */
         post: operations["auth_password_reset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm the caller's address with the code mailed at registration or by
+         *     `/verify-email/resend`. Wrong guesses count towards the code's limit of 5. Answers
+         *     the profile, now with `email_verified: true` (also when it already was).
+         */
+        post: operations["auth_verify_email"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/verify-email/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail the caller a new verification code (the earlier one stops working). At most 3
+         *     codes per address per hour, registration's included; 409 `already-verified` when
+         *     there is nothing to confirm.
+         */
+        post: operations["auth_verify_email_resend"];
         delete?: never;
         options?: never;
         head?: never;
@@ -344,7 +389,8 @@ export interface paths {
         put?: never;
         /**
          * Generate questions with model answers for a session, in the background. Honours
-         *     `Idempotency-Key`. Counts against a per-user hourly limit.
+         *     `Idempotency-Key`. Counts against a per-user hourly limit; refused with 429
+         *     `token-budget-spent` once the caller's daily AI token budget is used up.
          */
         post: operations["sessions_generate"];
         delete?: never;
@@ -364,7 +410,8 @@ export interface paths {
         put?: never;
         /**
          * Replace a question's text and answer with a newly generated one, in the
-         *     background; its id, pin, notes and category stay. Honours `Idempotency-Key`.
+         *     background; its id, pin, notes and category stay. Honours `Idempotency-Key`. Counts
+         *     against the same hourly limit and daily AI token budget as generation.
          */
         post: operations["questions_regenerate"];
         delete?: never;
@@ -497,7 +544,7 @@ export interface paths {
         };
         /**
          * The caller's numbers: sessions by status, questions by difficulty and source,
-         *     activity over the last 30 days.
+         *     activity over the last 30 days (cached up to a minute), and today's AI token budget.
          */
         get: operations["analytics_me"];
         put?: never;
@@ -573,7 +620,8 @@ export interface paths {
         put?: never;
         /**
          * Start a probe job owned by the caller: it exercises queue, worker, retries,
-         *     notification and live events end to end. Honours `Idempotency-Key`.
+         *     notification and live events end to end. Honours `Idempotency-Key`. Counts against
+         *     a per-operator quota (`RATE_LIMIT_PROBE`, 30 an hour by default).
          */
         post: operations["admin_probe"];
         delete?: never;
@@ -1228,6 +1276,8 @@ export interface components {
              * @description Questions per session.
              */
             average_questions_per_session: number;
+            /** @description Today's AI token budget (live, not cached). */
+            ai_tokens: components["schemas"]["TokenBudgetView"] & unknown;
         };
         /**
          * NotReady
@@ -1588,6 +1638,32 @@ export interface components {
             custom: number;
         };
         /**
+         * TokenBudgetView
+         * @description The caller's AI token budget for today (UTC).
+         */
+        TokenBudgetView: {
+            /**
+             * Format: int64
+             * @description Tokens (prompt + completion) spent today.
+             */
+            used_today: number;
+            /**
+             * Format: int64
+             * @description Tokens allowed per day.
+             */
+            daily_limit: number;
+            /**
+             * Format: int64
+             * @description Tokens left today; at 0, generation is refused with 429 `token-budget-spent`.
+             */
+            remaining: number;
+            /**
+             * Format: date-time
+             * @description When the count starts again (the next UTC midnight).
+             */
+            resets_at: string;
+        };
+        /**
          * TokensView
          * @description LLM tokens a job used.
          */
@@ -1693,6 +1769,11 @@ export interface components {
             /** @description Display name. */
             fullname: string;
             /**
+             * @description Whether the address was confirmed with a mailed code (`POST
+             *     /api/v1/auth/verify-email`). Everything works without it except operator rights.
+             */
+            email_verified: boolean;
+            /**
              * Format: date-time
              * @description Creation time.
              */
@@ -1714,6 +1795,14 @@ export interface components {
              */
             email: string;
             /** @description The 6-digit code from the email. */
+            code: string;
+        };
+        /**
+         * VerifyEmailRequest
+         * @description Confirm the account's address with the code mailed to it.
+         */
+        VerifyEmailRequest: {
+            /** @description The 6-digit code from the verification email. */
             code: string;
         };
     };
@@ -2627,6 +2716,244 @@ export interface operations {
             };
             /** @description The request body is not `application/json`. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is well-formed but its values are not acceptable. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    auth_verify_email: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["VerifyEmailRequest"];
+            };
+        };
+        responses: {
+            /** @description The account. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["UserView"];
+                };
+            };
+            /** @description The request is malformed or fails validation. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (operator endpoints). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 1 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is well-formed but its values are not acceptable. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    auth_verify_email_resend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The code is on its way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description The request is malformed or fails validation. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (operator endpoints). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -4,5 +4,5 @@ mod flow;
 mod jwt;
 mod passwords;
 mod rate_limit;
-mod reset;
+pub(crate) mod reset;
 mod validation;

@@ -187,7 +187,7 @@ async fn a_full_flow_leaves_complete_metrics_valid_alerts_and_clean_logs() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 202);
-    let (_, body) = newest_mail_to(&email, 0).await;
+    let body = newest_mail_to(&email, "Your password reset code", 0).await;
     let code: String = body
         .split_whitespace()
         .find(|w| {

@@ -429,7 +429,7 @@ async fn sigkill_of_one_of_two_workers_during_200_generation_jobs_loses_and_doub
     .expect("one notification per job");
     let unnotified = db
         .collection::<bson::Document>("jobs")
-        .count_documents(bson::doc! { "notified": { "$ne": true } })
+        .count_documents(bson::doc! { "kind": "probe", "notified": { "$ne": true } })
         .await
         .unwrap();
     assert_eq!(unnotified, 0);

@@ -5,4 +5,5 @@ mod ai_abuse;
 mod concurrency;
 mod faults;
 mod hardening;
+mod operators;
 mod ownership_matrix;

@@ -351,9 +351,9 @@ impl Drop for TestWorker {
     }
 }
 
-/// Waits until the stack's SMTP server holds more than `after_count` emails to `to`;
-/// returns the newest one's subject and plain-text part.
-pub async fn newest_mail_to(to: &str, after_count: usize) -> (String, String) {
+/// Waits until the stack's SMTP server holds more than `after_count` emails to `to` with
+/// this subject; returns the newest one's plain-text part.
+pub async fn newest_mail_to(to: &str, subject: &str, after_count: usize) -> String {
     let base = stack_var("MAILTUTAN_URL");
     let http = client();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -368,7 +368,7 @@ pub async fn newest_mail_to(to: &str, after_count: usize) -> (String, String) {
             .unwrap_or_default();
         let mine: Vec<&Value> = messages
             .iter()
-            .filter(|m| m["recipients"].to_string().contains(to))
+            .filter(|m| m["recipients"].to_string().contains(to) && m["subject"] == subject)
             .collect();
         let newest = mine.iter().max_by_key(|m| m["id"].as_u64().unwrap_or(0));
         if let Some(newest) = newest.filter(|_| mine.len() > after_count) {
@@ -380,21 +380,18 @@ pub async fn newest_mail_to(to: &str, after_count: usize) -> (String, String) {
                 .text()
                 .await
                 .expect("text");
-            return (
-                newest["subject"].as_str().unwrap_or_default().to_owned(),
-                plain,
-            );
+            return plain;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no new email to {to} within 20 s"
+            "no new email {subject:?} to {to} within 20 s"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// Number of emails the SMTP server holds for `to`.
-pub async fn mail_count(to: &str) -> usize {
+/// Number of emails with this subject the SMTP server holds for `to`.
+pub async fn mail_count(to: &str, subject: &str) -> usize {
     let base = stack_var("MAILTUTAN_URL");
     let messages: Vec<Value> = client()
         .get(format!("{base}/api/messages"))
@@ -406,7 +403,7 @@ pub async fn mail_count(to: &str) -> usize {
         .expect("json");
     messages
         .iter()
-        .filter(|m| m["recipients"].to_string().contains(to))
+        .filter(|m| m["recipients"].to_string().contains(to) && m["subject"] == subject)
         .count()
 }
 

@@ -3,7 +3,7 @@
 use common::{
     domain::job::EmailSent,
     jobs::{EmailJob, SendEmail},
-    otp,
+    otp::{self, Purpose},
 };
 
 use super::{
@@ -22,26 +22,55 @@ impl Handler for SendEmail {
 /// Redis failures are retried.
 async fn run(attempt: &Attempt, payload: EmailJob) -> Result<EmailSent, JobError> {
     let ctx = attempt.ctx();
-    match payload {
+    let (purpose, email, fullname, kind) = match payload {
         EmailJob::PasswordResetCode { email, fullname } => {
-            if attempt.lost() {
-                // Another delivery owns the job now: a second code would void this one.
-                return Err(JobError::Retry(anyhow::anyhow!(
-                    "the attempt's lease was lost"
-                )));
-            }
-            let code = otp::issue(&ctx.kv, &email).await?;
-            let message = password_reset(&email, &fullname, &code);
-            match ctx.mailer.send(message).await {
-                Ok(()) => {
-                    metrics::counter!("emails_sent_total", "kind" => "password_reset").increment(1);
-                    tracing::info!("password reset code sent");
-                    Ok(EmailSent {})
-                }
-                Err(e) if e.is_permanent() => Err(JobError::Permanent(e.into())),
-                Err(e) => Err(JobError::Retry(e.into())),
-            }
+            (Purpose::PasswordReset, email, fullname, "password_reset")
         }
+        EmailJob::VerificationCode { email, fullname } => {
+            (Purpose::EmailVerification, email, fullname, "verification")
+        }
+    };
+    if attempt.lost() {
+        // Another delivery owns the job now: a second code would void this one.
+        return Err(JobError::Retry(anyhow::anyhow!(
+            "the attempt's lease was lost"
+        )));
+    }
+    let code = otp::issue(&ctx.kv, purpose, &email).await?;
+    let message = match purpose {
+        Purpose::PasswordReset => password_reset(&email, &fullname, &code),
+        Purpose::EmailVerification => verification(&email, &fullname, &code),
+    };
+    match ctx.mailer.send(message).await {
+        Ok(()) => {
+            metrics::counter!("emails_sent_total", "kind" => kind).increment(1);
+            tracing::info!(kind, "code sent");
+            Ok(EmailSent {})
+        }
+        Err(e) if e.is_permanent() => Err(JobError::Permanent(e.into())),
+        Err(e) => Err(JobError::Retry(e.into())),
+    }
+}
+
+/// The e-mail verification message (both parts); `fullname` is escaped in the HTML part.
+pub fn verification(to: &str, fullname: &str, code: &str) -> Email {
+    let minutes = otp::CODE_TTL_SECS / 60;
+    let text = format!(
+        "Hello {fullname},\n\nYour verification code is {code}.\nEnter it in the app within \
+         {minutes} minutes to confirm this address.\n\nIf you did not create an account, ignore \
+         this message.\n"
+    );
+    let html = format!(
+        "<p>Hello {name},</p><p>Your verification code is <strong>{code}</strong>.<br>Enter it \
+         in the app within {minutes} minutes to confirm this address.</p><p>If you did not \
+         create an account, ignore this message.</p>",
+        name = escape_html(fullname),
+    );
+    Email {
+        to: to.to_owned(),
+        subject: "Confirm your email address".to_owned(),
+        text,
+        html,
     }
 }
 
