@@ -274,6 +274,12 @@ async fn run(attempt: &Attempt, p: GeneratePayload) -> Result<GenerateOutput, Jo
         if added.over_cap > 0 {
             return Err(JobError::permanent("the session is full"));
         }
+        if batch.origin == Origin::Bank && batch.candidates.is_empty() {
+            return Err(JobError::Retry(anyhow::anyhow!(
+                "the offline bank has no question left for these topics that the session \
+                 does not have (the provider is unavailable or today's AI budget is spent)"
+            )));
+        }
         return Err(JobError::Retry(anyhow::anyhow!(
             "the reply held no usable new question ({} invalid, {} refused, {} duplicates)",
             checked.invalid,
