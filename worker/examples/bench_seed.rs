@@ -62,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
                         notes: String::new(),
                         difficulty: [Difficulty::Easy, Difficulty::Medium, Difficulty::Hard][q % 3],
                         category: ["Databases", "Design", "Rust"][q % 3].to_owned(),
+                        kind: Default::default(),
                         is_pinned: q % 10 == 0,
                         source: Source::Custom,
                         added_by: None,

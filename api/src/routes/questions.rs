@@ -8,8 +8,8 @@ use common::{
     domain::{
         Invalid,
         question::{
-            Difficulty, NewQuestion, Question, QuestionPatch, Source, parse_answer, parse_category,
-            parse_notes, parse_question,
+            Difficulty, NewQuestion, Question, QuestionKind, QuestionPatch, Source, parse_answer,
+            parse_category, parse_notes, parse_question,
         },
     },
 };
@@ -51,6 +51,8 @@ pub struct QuestionView {
     pub difficulty: Difficulty,
     /// Category ("" when none).
     pub category: String,
+    /// What sort of question it is.
+    pub kind: QuestionKind,
     /// Pinned questions list first.
     pub is_pinned: bool,
     /// Where it came from.
@@ -71,6 +73,7 @@ impl From<Question> for QuestionView {
             notes: q.notes,
             difficulty: q.difficulty,
             category: q.category,
+            kind: q.kind,
             is_pinned: q.is_pinned,
             source: q.source,
             created_at: q.created_at.to_chrono(),
@@ -95,6 +98,8 @@ pub struct AddQuestionRequest {
     /// A free-form category.
     #[oai(default)]
     pub category: String,
+    /// `technical` when omitted.
+    pub kind: Option<QuestionKind>,
     /// Pin it at once.
     #[oai(default)]
     pub is_pinned: bool,
@@ -114,6 +119,8 @@ pub struct UpdateQuestionRequest {
     pub difficulty: Option<Difficulty>,
     /// A free-form category; "" clears it.
     pub category: Option<String>,
+    /// New kind.
+    pub kind: Option<QuestionKind>,
     /// Pin (`true`) or unpin (`false`); setting the current value changes nothing.
     pub is_pinned: Option<bool>,
 }
@@ -307,6 +314,8 @@ impl QuestionsApi {
         /// Only questions of this category (exact).
         #[oai(validator(max_length = 100))]
         category: Query<Option<String>>,
+        /// Only questions of this kind.
+        kind: Query<Option<QuestionKind>>,
         /// Items per page, 1–100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
@@ -320,6 +329,7 @@ impl QuestionsApi {
             pinned: pinned.0,
             difficulty: difficulty.0,
             category: category.0.map(|c| c.trim().to_owned()),
+            kind: kind.0,
         };
         let page = Questions::new(&state.db)
             .list(session.id, &filter, cursor.as_ref(), limit)
@@ -352,6 +362,7 @@ impl QuestionsApi {
             notes: v.field(parse_notes(&body.notes)),
             category: v.field(parse_category(&body.category)),
             difficulty: body.difficulty.unwrap_or(Difficulty::Medium),
+            kind: body.kind.unwrap_or_default(),
             is_pinned: body.is_pinned,
             source: Source::Custom,
             added_by: None,
@@ -518,6 +529,7 @@ impl QuestionsApi {
             notes: v.optional(body.notes, |n| parse_notes(&n)),
             category: v.optional(body.category, |c| parse_category(&c)),
             difficulty: body.difficulty,
+            kind: body.kind,
             is_pinned: body.is_pinned,
         };
         v.finish()?;

@@ -1,6 +1,7 @@
 //! MongoDB access: the connection and the repositories, one module per collection.
 
 pub mod analytics;
+pub mod attempts;
 pub mod exports;
 mod indexes;
 pub mod jobs;

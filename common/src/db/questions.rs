@@ -18,7 +18,8 @@ use super::{is_duplicate_key, sessions};
 use crate::{
     domain::{
         question::{
-            Difficulty, NewQuestion, Question, QuestionPatch, Source, answer_words, escape_regex,
+            Difficulty, NewQuestion, Question, QuestionKind, QuestionPatch, Source, answer_words,
+            escape_regex,
             text_hash,
         },
         session::Session,
@@ -59,6 +60,8 @@ pub struct ListFilter {
     pub difficulty: Option<Difficulty>,
     /// Only this category (exact).
     pub category: Option<String>,
+    /// Only this kind.
+    pub kind: Option<QuestionKind>,
 }
 
 /// A bulk change.
@@ -251,6 +254,9 @@ impl Questions {
         }
         if let Some(difficulty) = patch.difficulty {
             set.insert("difficulty", difficulty.as_str());
+        }
+        if let Some(kind) = patch.kind {
+            set.insert("kind", kind.as_str());
         }
         if let Some(pinned) = patch.is_pinned {
             set.insert("is_pinned", pinned);
@@ -569,6 +575,16 @@ fn list_query(
     }
     if let Some(category) = &filter.category {
         query.insert("category", category.as_str());
+    }
+    match filter.kind {
+        // Questions from before kinds have none stored: they are technical.
+        Some(QuestionKind::Technical) => {
+            query.insert("kind", doc! { "$in": [QuestionKind::Technical.as_str(), bson::Bson::Null] });
+        }
+        Some(kind) => {
+            query.insert("kind", kind.as_str());
+        }
+        None => {}
     }
     if let Some(cursor) = after {
         query.extend(cursor.after_pinned_newest()?);

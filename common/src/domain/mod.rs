@@ -1,5 +1,6 @@
 //! Domain types: validated inputs (`parse` constructors) and stored records.
 
+pub mod attempt;
 pub mod job;
 pub mod question;
 pub mod session;

@@ -35,6 +35,58 @@ pub enum Source {
     Custom,
 }
 
+/// What sort of question it is (graders use it: STAR for behavioural answers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+pub enum QuestionKind {
+    /// Knowledge of a technology or concept (questions from before kinds existed).
+    #[default]
+    #[serde(rename = "technical")]
+    #[cfg_attr(feature = "openapi", oai(rename = "technical"))]
+    Technical,
+    /// Past behaviour and soft skills, answered with the STAR method.
+    #[serde(rename = "behavioural")]
+    #[cfg_attr(feature = "openapi", oai(rename = "behavioural"))]
+    Behavioural,
+    /// Designing a system: components, trade-offs, scale.
+    #[serde(rename = "system-design")]
+    #[cfg_attr(feature = "openapi", oai(rename = "system-design"))]
+    SystemDesign,
+    /// Writing or reasoning about code and algorithms.
+    #[serde(rename = "coding")]
+    #[cfg_attr(feature = "openapi", oai(rename = "coding"))]
+    Coding,
+}
+
+impl QuestionKind {
+    /// Every kind.
+    pub const ALL: [Self; 4] = [
+        Self::Technical,
+        Self::Behavioural,
+        Self::SystemDesign,
+        Self::Coding,
+    ];
+
+    /// The stored (and wire) spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Technical => "technical",
+            Self::Behavioural => "behavioural",
+            Self::SystemDesign => "system-design",
+            Self::Coding => "coding",
+        }
+    }
+
+    /// Parses the wire spelling (also `behavioral` and `system_design`, as models write).
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.trim().to_lowercase().as_str() {
+            "behavioral" => Some(Self::Behavioural),
+            "system_design" | "system design" => Some(Self::SystemDesign),
+            other => Self::ALL.into_iter().find(|k| k.as_str() == other),
+        }
+    }
+}
+
 impl Difficulty {
     /// Every difficulty, easiest first.
     pub const ALL: [Self; 3] = [Self::Easy, Self::Medium, Self::Hard];
@@ -74,6 +126,9 @@ pub struct Question {
     pub difficulty: Difficulty,
     /// Free-form category ("" when none).
     pub category: String,
+    /// What sort of question it is (`technical` for questions from before kinds).
+    #[serde(default)]
+    pub kind: QuestionKind,
     /// Pinned questions list first.
     pub is_pinned: bool,
     /// Where it came from.
@@ -110,6 +165,8 @@ pub struct QuestionPatch {
     pub category: Option<String>,
     /// New difficulty.
     pub difficulty: Option<Difficulty>,
+    /// New kind.
+    pub kind: Option<QuestionKind>,
     /// Pinned or not.
     pub is_pinned: Option<bool>,
 }
@@ -134,6 +191,8 @@ pub struct NewQuestion {
     pub difficulty: Difficulty,
     /// Category (validated).
     pub category: String,
+    /// Kind.
+    pub kind: QuestionKind,
     /// Pinned on arrival.
     pub is_pinned: bool,
     /// Origin.
@@ -156,6 +215,7 @@ impl NewQuestion {
             notes: self.notes,
             difficulty: self.difficulty,
             category: self.category,
+            kind: self.kind,
             is_pinned: self.is_pinned,
             source: self.source,
             added_by: self.added_by,
@@ -217,7 +277,8 @@ impl Length {
         }
     }
 
-    fn check(self, field: &'static str, raw: &str) -> Result<String, Invalid> {
+    /// `raw` trimmed, if its length is within bounds (`field` names it in the error).
+    pub fn check(self, field: &'static str, raw: &str) -> Result<String, Invalid> {
         let text = raw.trim();
         check_length(field, text, self.min, self.max)?;
         Ok(text.to_owned())

@@ -19,6 +19,7 @@ fn item(
         answer: answer.to_owned(),
         difficulty,
         category: category.to_owned(),
+        kind: Default::default(),
         is_pinned: pinned,
         source,
         ..ai_question(&format!("Seeded question {n}?"))

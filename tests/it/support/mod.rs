@@ -307,6 +307,7 @@ pub fn ai_question(text: &str) -> common::domain::question::NewQuestion {
         notes: String::new(),
         difficulty: Difficulty::Medium,
         category: String::new(),
+        kind: Default::default(),
         is_pinned: false,
         source: Source::Ai,
         added_by: None,

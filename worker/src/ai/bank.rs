@@ -5,7 +5,7 @@
 use std::{collections::HashSet, sync::LazyLock};
 
 use common::domain::{
-    question::{Difficulty, normalize, text_hash},
+    question::{Difficulty, QuestionKind, normalize, text_hash},
     session::Experience,
 };
 use rand::{SeedableRng, seq::SliceRandom};
@@ -27,6 +27,9 @@ pub struct Topic {
     pub keywords: Vec<String>,
     /// `[question, answer, difficulty]`.
     pub items: Vec<(String, String, Difficulty)>,
+    /// The kind of its questions (technical when not given).
+    #[serde(default)]
+    pub kind: QuestionKind,
 }
 
 /// Topics used when nothing in a session matches any topic.
@@ -121,6 +124,7 @@ pub fn pick(
             answer: a.clone(),
             difficulty: d.as_str().to_owned(),
             category: topic.name.clone(),
+            kind: topic.kind.as_str().to_owned(),
         })
         .collect()
 }

@@ -13,7 +13,8 @@ use std::collections::HashSet;
 use common::domain::{
     job::TokenUsage,
     question::{
-        Difficulty, NewQuestion, Source, parse_answer, parse_category, parse_question, text_hash,
+        Difficulty, NewQuestion, QuestionKind, Source, parse_answer, parse_category,
+        parse_question, text_hash,
     },
     session::Experience,
 };
@@ -62,7 +63,9 @@ impl Brief {
         }
         p.push_str(
             " Answers are correct, self-contained and 2-6 sentences long. Category is the topic \
-             in one to three words.",
+             in one to three words. Kind is behavioural for questions about past behaviour \
+             (answered with STAR), system-design for designing systems, coding for writing \
+             or analysing code, technical otherwise.",
         );
         if self.topics.is_empty() {
             p.push_str(" Without topics, cover the core skills of the role.");
@@ -113,6 +116,11 @@ fn validated(c: &Candidate, source: Source, tag: &str) -> Option<NewQuestion> {
         notes: String::new(),
         difficulty: Difficulty::parse(c.difficulty.trim())?,
         category: parse_category(&c.category).ok()?,
+        kind: if c.kind.trim().is_empty() {
+            QuestionKind::Technical
+        } else {
+            QuestionKind::parse(&c.kind)?
+        },
         is_pinned: false,
         source,
         added_by: Some(tag.to_owned()),

@@ -22,6 +22,10 @@ pub struct Candidate {
     /// A short category.
     #[serde(default)]
     pub category: String,
+    /// `technical`, `behavioural`, `system-design` or `coding` (empty in replies cached
+    /// before kinds existed: technical).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +132,7 @@ mod tests {
                     answer,
                     difficulty,
                     category,
+                    kind: String::new(),
                 },
             )
         }

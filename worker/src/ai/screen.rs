@@ -137,6 +137,7 @@ mod tests {
             answer: answer.to_owned(),
             difficulty: "easy".to_owned(),
             category: "Web".to_owned(),
+            kind: String::new(),
         }
     }
 
