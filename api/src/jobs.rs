@@ -74,6 +74,15 @@ pub struct JobResult {
     /// `probe`: the attempt that succeeded.
     #[oai(skip_serializing_if_is_none)]
     pub attempt: Option<i32>,
+    /// `grade_attempt`: the practice attempt graded (read it for the full grade).
+    #[oai(skip_serializing_if_is_none)]
+    pub attempt_id: Option<String>,
+    /// `grade_attempt`: its score, 0–100.
+    #[oai(skip_serializing_if_is_none)]
+    pub score: Option<i32>,
+    /// `grade_attempt`: `ai` or `offline`.
+    #[oai(skip_serializing_if_is_none)]
+    pub grader: Option<String>,
 }
 
 impl From<JobOutput> for JobResult {
@@ -104,6 +113,12 @@ impl From<JobOutput> for JobResult {
             JobOutput::Probe(o) => Self {
                 mark: Some(o.mark),
                 attempt: Some(o.attempt),
+                ..Self::default()
+            },
+            JobOutput::GradeAttempt(o) => Self {
+                attempt_id: Some(o.attempt_id),
+                score: Some(o.score),
+                grader: Some(o.grader.as_str().to_owned()),
                 ..Self::default()
             },
         }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     db::jobs::{CreateError, Created, Jobs, NewJob},
+    domain::attempt::{GradeOutput, GradePayload},
     domain::job::{
         EmailSent, ExportOutput, ExportPayload, GenerateOutput, GeneratePayload, JobKind,
         JobRecord, ProbeOutput, ProbePayload, RegenerateOutput, RegeneratePayload,
@@ -28,6 +29,12 @@ pub mod queues {
     pub const EXPORT: &str = "export";
     /// Outgoing email.
     pub const EMAIL: &str = "email";
+    /// Grading practice attempts: its own queue, because a user waits on a grade while
+    /// generation jobs are longer and come in bursts (a generation backlog must not hold
+    /// feedback back).
+    pub const GRADING: &str = "grading";
+    /// Every queue.
+    pub const ALL: [&str; 4] = [QUESTION_GENERATION, EXPORT, EMAIL, GRADING];
 }
 
 /// How often a worker tells Redis it is alive. An idle apalis worker also looks for new
@@ -109,6 +116,10 @@ job_kind!(
 job_kind!(
     /// The operators' pipeline probe (queue `question-generation`).
     Probe, Probe, ProbePayload, ProbeOutput
+);
+job_kind!(
+    /// Grades a practice attempt (queue `grading`).
+    GradeAttempt, GradeAttempt, GradePayload, GradeOutput
 );
 
 /// A job of kind `J` to start.

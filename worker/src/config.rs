@@ -126,6 +126,8 @@ pub struct WorkerConfig {
     pub generation_concurrency: usize,
     /// Concurrent export jobs per process.
     pub export_concurrency: usize,
+    /// Concurrent grading jobs per process.
+    pub grading_concurrency: usize,
     /// How attempts are run and retried.
     pub jobs: JobSettings,
     /// Question generation.
@@ -162,6 +164,7 @@ impl WorkerConfig {
             email_concurrency: env.parse_or("EMAIL_CONCURRENCY", 4)?,
             generation_concurrency: env.parse_or("GENERATION_CONCURRENCY", 4)?,
             export_concurrency: env.parse_or("EXPORT_CONCURRENCY", 2)?,
+            grading_concurrency: env.parse_or("GRADING_CONCURRENCY", 4)?,
             ai: AiConfig::from_env(env)?,
             export_retention: Duration::from_secs(
                 env.parse_or::<u64>("EXPORT_RETENTION_DAYS", 7)? * 24 * 3600,

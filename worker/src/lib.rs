@@ -7,6 +7,7 @@ pub mod ai;
 pub mod config;
 pub mod context;
 pub mod export;
+pub mod grading;
 pub mod health;
 pub mod jobs;
 pub mod mail;

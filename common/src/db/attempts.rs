@@ -55,7 +55,9 @@ impl Attempts {
 
     /// The user's attempt.
     pub async fn get(&self, user_id: ObjectId, id: ObjectId) -> Result<Option<Attempt>, Error> {
-        self.col.find_one(doc! { "_id": id, "user_id": user_id }).await
+        self.col
+            .find_one(doc! { "_id": id, "user_id": user_id })
+            .await
     }
 
     /// An attempt by id (workers).
@@ -132,12 +134,7 @@ impl Attempts {
                 "attempts": { "$sum": 1 },
             } },
         ];
-        let rows: Vec<Document> = self
-            .col
-            .aggregate(pipeline)
-            .await?
-            .try_collect()
-            .await?;
+        let rows: Vec<Document> = self.col.aggregate(pipeline).await?.try_collect().await?;
         Ok(rows
             .iter()
             .filter_map(|d| {

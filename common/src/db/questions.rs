@@ -19,8 +19,7 @@ use crate::{
     domain::{
         question::{
             Difficulty, NewQuestion, Question, QuestionKind, QuestionPatch, Source, answer_words,
-            escape_regex,
-            text_hash,
+            escape_regex, text_hash,
         },
         session::Session,
     },
@@ -579,7 +578,10 @@ fn list_query(
     match filter.kind {
         // Questions from before kinds have none stored: they are technical.
         Some(QuestionKind::Technical) => {
-            query.insert("kind", doc! { "$in": [QuestionKind::Technical.as_str(), bson::Bson::Null] });
+            query.insert(
+                "kind",
+                doc! { "$in": [QuestionKind::Technical.as_str(), bson::Bson::Null] },
+            );
         }
         Some(kind) => {
             query.insert("kind", kind.as_str());

@@ -19,6 +19,8 @@ pub enum JobKind {
     Email,
     /// An operator's probe of the pipeline: waits, reports progress, may fail on purpose.
     Probe,
+    /// Grade a practice attempt.
+    GradeAttempt,
 }
 
 impl JobKind {
@@ -30,6 +32,7 @@ impl JobKind {
             Self::ExportSession => "export_session",
             Self::Email => "email",
             Self::Probe => "probe",
+            Self::GradeAttempt => "grade_attempt",
         }
     }
 
@@ -42,6 +45,7 @@ impl JobKind {
             }
             Self::ExportSession => queues::EXPORT,
             Self::Email => queues::EMAIL,
+            Self::GradeAttempt => queues::GRADING,
         }
     }
 
@@ -286,6 +290,8 @@ pub enum JobOutput {
     Email(EmailSent),
     /// `probe`.
     Probe(ProbeOutput),
+    /// `grade_attempt`.
+    GradeAttempt(crate::domain::attempt::GradeOutput),
 }
 
 impl JobRecord {
@@ -304,6 +310,7 @@ impl JobRecord {
             JobKind::ExportSession => JobOutput::ExportSession(read(doc)?),
             JobKind::Email => JobOutput::Email(read(doc)?),
             JobKind::Probe => JobOutput::Probe(read(doc)?),
+            JobKind::GradeAttempt => JobOutput::GradeAttempt(read(doc)?),
         }))
     }
 }

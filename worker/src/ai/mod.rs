@@ -227,22 +227,32 @@ impl Ai {
         self.provider.as_ref().filter(|_| self.breaker.allow())
     }
 
-    /// Asks the provider; feeds the breaker. On failure, `Err` says whether the breaker is
-    /// open now (then the caller falls back to the bank).
+    /// Asks the provider for questions; feeds the breaker. On failure, `Err` says whether
+    /// the breaker is open now (then the caller falls back to the bank).
     pub async fn call(
         &self,
         provider: &OpenAi,
         brief: &Brief,
     ) -> Result<Batch, (GenerateError, TokenUsage, bool)> {
-        match provider.generate(brief).await {
-            Ok((candidates, tokens)) => {
+        let (candidates, tokens) = self.guarded(provider.generate(brief)).await?;
+        Ok(Batch {
+            candidates,
+            origin: Origin::Provider,
+            tokens,
+        })
+    }
+
+    /// Runs one provider call behind the breaker, counting its outcome. On failure, `Err`
+    /// carries the tokens spent and whether the breaker is open now.
+    pub async fn guarded<T>(
+        &self,
+        call: impl Future<Output = Result<(T, TokenUsage), (openai::ProviderError, TokenUsage)>>,
+    ) -> Result<(T, TokenUsage), (GenerateError, TokenUsage, bool)> {
+        match call.await {
+            Ok(reply) => {
                 self.breaker.success();
                 metrics::counter!("ai_provider_calls_total", "outcome" => "ok").increment(1);
-                Ok(Batch {
-                    candidates,
-                    origin: Origin::Provider,
-                    tokens,
-                })
+                Ok(reply)
             }
             Err((e, tokens)) => {
                 let outcome = match e {

@@ -99,21 +99,46 @@ impl OpenAi {
         &self,
         brief: &Brief,
     ) -> Result<(Vec<Candidate>, TokenUsage), (ProviderError, TokenUsage)> {
+        let (text, tokens) = self
+            .chat_json(
+                SYSTEM,
+                brief.prompt(),
+                "interview_questions",
+                "Interview questions with model answers",
+                schema(),
+            )
+            .await?;
+        match super::parse::candidates(&text) {
+            Some(candidates) => Ok((candidates, tokens)),
+            None => Err((ProviderError::Garbage, tokens)),
+        }
+    }
+
+    /// One chat completion asked for JSON matching `schema` (strict structured output);
+    /// returns the reply's text and the tokens used.
+    pub async fn chat_json(
+        &self,
+        system: &str,
+        user: String,
+        name: &str,
+        description: &str,
+        schema: serde_json::Value,
+    ) -> Result<(String, TokenUsage), (ProviderError, TokenUsage)> {
         let request = CreateChatCompletionRequestArgs::default()
             .model(&self.model)
             .max_completion_tokens(self.max_tokens)
             .temperature(self.temperature)
             .response_format(ResponseFormat::JsonSchema {
                 json_schema: ResponseFormatJsonSchema {
-                    name: "interview_questions".to_owned(),
-                    description: Some("Interview questions with model answers".to_owned()),
-                    schema: schema(),
+                    name: name.to_owned(),
+                    description: Some(description.to_owned()),
+                    schema,
                     strict: Some(true),
                 },
             })
             .messages(vec![
-                ChatCompletionRequestSystemMessage::from(SYSTEM).into(),
-                ChatCompletionRequestUserMessage::from(brief.prompt()).into(),
+                ChatCompletionRequestSystemMessage::from(system).into(),
+                ChatCompletionRequestUserMessage::from(user).into(),
             ])
             .build()
             .map_err(|e| (ProviderError::Call(e.to_string()), TokenUsage::default()))?;
@@ -135,10 +160,7 @@ impl OpenAi {
             .into_iter()
             .find_map(|c| c.message.content)
             .unwrap_or_default();
-        match super::parse::candidates(&text) {
-            Some(candidates) => Ok((candidates, tokens)),
-            None => Err((ProviderError::Garbage, tokens)),
-        }
+        Ok((text, tokens))
     }
 }
 

@@ -148,7 +148,7 @@ pub(super) async fn batch(
 }
 
 /// Counts tokens a provider call used: on the job, in the user's daily ledger, in metrics.
-async fn record_tokens(attempt: &Attempt, t: TokenUsage) {
+pub(super) async fn record_tokens(attempt: &Attempt, t: TokenUsage) {
     if t.prompt <= 0 && t.completion <= 0 {
         return;
     }

@@ -4,6 +4,7 @@
 pub mod consumers;
 mod export_session;
 mod generate;
+mod grade;
 mod probe;
 pub mod reconcile;
 mod regenerate;
@@ -17,7 +18,8 @@ use bson::Document;
 use common::{
     domain::job::JobKind,
     jobs::{
-        ExportSession, GenerateQuestions, JobSpec, Probe, RegenerateQuestion, SendEmail, queues,
+        ExportSession, GenerateQuestions, GradeAttempt, JobSpec, Probe, RegenerateQuestion,
+        SendEmail, queues,
     },
 };
 
@@ -47,6 +49,7 @@ pub async fn dispatch(attempt: &Attempt) -> Result<Document, JobError> {
         JobKind::GenerateQuestions => run::<GenerateQuestions>(attempt).await,
         JobKind::RegenerateQuestion => run::<RegenerateQuestion>(attempt).await,
         JobKind::ExportSession => run::<ExportSession>(attempt).await,
+        JobKind::GradeAttempt => run::<GradeAttempt>(attempt).await,
     }
 }
 
@@ -65,6 +68,7 @@ pub fn queue_specs(config: &WorkerConfig) -> Vec<QueueSpec> {
         (queues::QUESTION_GENERATION, config.generation_concurrency),
         (queues::EXPORT, config.export_concurrency),
         (queues::EMAIL, config.email_concurrency),
+        (queues::GRADING, config.grading_concurrency),
     ]
     .into_iter()
     .map(|(queue, concurrency)| QueueSpec { queue, concurrency })

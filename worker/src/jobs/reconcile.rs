@@ -84,7 +84,7 @@ async fn recover(ctx: &JobContext, jobs: &Jobs, job: &JobRecord) -> anyhow::Resu
 /// Publishes queue depths (waiting and scheduled tasks per queue).
 pub async fn gauges(ctx: &JobContext) -> anyhow::Result<()> {
     let mut conn = ctx.kv.conn();
-    for queue in [queues::QUESTION_GENERATION, queues::EXPORT, queues::EMAIL] {
+    for queue in queues::ALL {
         let storage = jobs::storage::<JobMessage>(&ctx.kv, queue);
         let config = storage.get_config();
         let waiting: u64 = conn.llen(config.active_jobs_list()).await?;

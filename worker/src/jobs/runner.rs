@@ -431,6 +431,7 @@ fn message(job: &JobRecord) -> String {
         JobKind::ExportSession => "Your export",
         JobKind::Email => "Email",
         JobKind::Probe => "Pipeline probe",
+        JobKind::GradeAttempt => "Grading of your answer",
     };
     match job.status {
         JobStatus::Succeeded => format!("{what} finished."),

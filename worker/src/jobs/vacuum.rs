@@ -50,8 +50,7 @@ pub struct Cursors(std::collections::HashMap<String, u64>);
 
 /// Removes, from every queue, finished tasks older than `retention`; returns how many.
 pub async fn pass(kv: &Kv, retention: Duration, cursors: &mut Cursors) -> redis::RedisResult<u64> {
-    let all = [queues::QUESTION_GENERATION, queues::EXPORT, queues::EMAIL];
-    pass_over(kv, &all, retention, cursors).await
+    pass_over(kv, &queues::ALL, retention, cursors).await
 }
 
 /// [`pass`] over the given queues.
