@@ -37,6 +37,8 @@ pub struct RateLimitConfig {
     pub export: Policy,
     /// Starting probe jobs, per operator.
     pub probe: Policy,
+    /// Practice attempts, per user.
+    pub attempt: Policy,
     /// Proxies whose `X-Forwarded-For` is believed (Render's load balancer).
     pub trusted_proxies: Vec<IpNet>,
 }
@@ -135,6 +137,7 @@ impl ApiConfig {
                 generate: env.parse_or("RATE_LIMIT_GENERATE", "20/3600".parse().expect("valid"))?,
                 export: env.parse_or("RATE_LIMIT_EXPORT", "5/600".parse().expect("valid"))?,
                 probe: env.parse_or("RATE_LIMIT_PROBE", "30/3600".parse().expect("valid"))?,
+                attempt: env.parse_or("RATE_LIMIT_ATTEMPT", "60/3600".parse().expect("valid"))?,
                 trusted_proxies: env
                     .list("TRUSTED_PROXIES")
                     .iter()

@@ -42,8 +42,29 @@ pub struct MeView {
     pub questions_per_day: Vec<DayCount>,
     /// Questions per session.
     pub average_questions_per_session: f64,
+    /// Practice attempts per UTC day over the last 30 days, oldest first.
+    pub attempts_per_day: Vec<DayCount>,
+    /// Mean score of graded attempts over the last 7 days (absent without any).
+    pub average_score_7d: Option<f64>,
+    /// Mean score of graded attempts over the last 30 days (absent without any).
+    pub average_score_30d: Option<f64>,
+    /// Up to three categories with the lowest mean score over the last 30 days, lowest
+    /// first.
+    pub weakest_categories: Vec<CategoryScoreView>,
     /// Today's AI token budget (live, not cached).
     pub ai_tokens: TokenBudgetView,
+}
+
+/// A category's mean score.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct CategoryScoreView {
+    /// The category.
+    pub category: String,
+    /// Mean score of its graded attempts, 0–100.
+    pub average_score: f64,
+    /// Graded attempts.
+    pub attempts: i64,
 }
 
 /// The caller's AI token budget for today (UTC).
@@ -71,13 +92,13 @@ impl From<Budget> for TokenBudgetView {
     }
 }
 
-/// Questions added on one day.
+/// A count on one day.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct DayCount {
     /// `YYYY-MM-DD` (UTC).
     pub date: String,
-    /// Questions added that day.
+    /// Questions added, or attempts made, that day.
     pub count: i64,
 }
 
@@ -96,6 +117,22 @@ impl MeView {
                 .map(|(date, count)| DayCount { date, count })
                 .collect(),
             average_questions_per_session: a.average_questions_per_session,
+            attempts_per_day: a
+                .attempts_per_day
+                .into_iter()
+                .map(|(date, count)| DayCount { date, count })
+                .collect(),
+            average_score_7d: a.average_score_7d,
+            average_score_30d: a.average_score_30d,
+            weakest_categories: a
+                .weakest_categories
+                .into_iter()
+                .map(|c| CategoryScoreView {
+                    category: c.category,
+                    average_score: c.average_score,
+                    attempts: c.attempts,
+                })
+                .collect(),
             ai_tokens: budget.into(),
         }
     }

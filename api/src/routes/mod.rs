@@ -2,6 +2,7 @@
 
 mod admin;
 mod analytics;
+mod attempts;
 mod auth;
 mod events;
 mod exports;
@@ -17,6 +18,7 @@ use poem_openapi::{OpenApiService, Tags};
 
 pub use admin::AdminApi;
 pub use analytics::AnalyticsApi;
+pub use attempts::AttemptsApi;
 pub use auth::AuthApi;
 pub use events::EventsApi;
 pub use exports::ExportsApi;
@@ -43,6 +45,8 @@ pub enum ApiTags {
     Questions,
     /// Generating and regenerating questions (background jobs).
     Generation,
+    /// Practice: answering questions and the graded feedback (background jobs).
+    Practice,
     /// Exporting sessions to files (background jobs, signed download links).
     Exports,
     /// Background jobs: status and list.
@@ -68,6 +72,7 @@ pub type Apis = (
     SessionsApi,
     QuestionsApi,
     GenerationApi,
+    AttemptsApi,
     ExportsApi,
     JobsApi,
     EventsApi,
@@ -86,6 +91,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             SessionsApi,
             QuestionsApi,
             GenerationApi,
+            AttemptsApi,
             ExportsApi,
             JobsApi,
             EventsApi,

@@ -2,7 +2,7 @@
 
 use bson::{DateTime, oid::ObjectId};
 use common::{
-    db::{questions::Questions, sessions::Sessions, users::Users},
+    db::{attempts::Attempts, questions::Questions, sessions::Sessions, users::Users},
     domain::{
         question::{Difficulty, Source},
         session::{
@@ -181,6 +181,22 @@ pub struct SessionStats {
     pub by_source: SourceCounts,
     /// Mean words per answer (0 when there are no questions).
     pub average_answer_words: f64,
+    /// Practice scores of the questions answered at least once (graded attempts).
+    pub scores: Vec<QuestionScore>,
+}
+
+/// A question's practice scores.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct QuestionScore {
+    /// The question.
+    pub question_id: String,
+    /// The newest graded attempt's score, 0–100.
+    pub last_score: i32,
+    /// The best score.
+    pub best_score: i32,
+    /// Graded attempts.
+    pub attempts: i64,
 }
 
 /// A session.
@@ -390,6 +406,17 @@ impl SessionsApi {
     ) -> ApiResult<StatsResponse> {
         let session = owned_session(&state, auth.0.id, &session_id).await?;
         let stats = Questions::new(&state.db).stats(session.id).await?;
+        let scores = Attempts::new(&state.db)
+            .scores_by_question(session.id)
+            .await?
+            .into_iter()
+            .map(|(id, s)| QuestionScore {
+                question_id: id.to_hex(),
+                last_score: s.last,
+                best_score: s.best,
+                attempts: s.attempts,
+            })
+            .collect();
         let count = |d| stats.by_difficulty.get(&d).copied().unwrap_or(0);
         let source = |s| stats.by_source.get(&s).copied().unwrap_or(0);
         let mut by_category: Vec<CategoryCount> = stats
@@ -423,6 +450,7 @@ impl SessionsApi {
                 custom: source(Source::Custom),
             },
             average_answer_words,
+            scores,
         })))
     }
 }

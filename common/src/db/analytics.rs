@@ -12,7 +12,7 @@ use mongodb::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{jobs, questions, sessions, sessions::number};
+use super::{attempts, jobs, questions, sessions, sessions::number};
 use crate::domain::job::JobKind;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -36,6 +36,30 @@ pub struct MeAnalytics {
     pub questions_per_day: Vec<(String, i64)>,
     /// Questions per session (0 without sessions).
     pub average_questions_per_session: f64,
+    /// Practice attempts per UTC day, oldest first, for the last 30 days (today included).
+    #[serde(default)]
+    pub attempts_per_day: Vec<(String, i64)>,
+    /// Mean score of graded attempts over the last 7 days (today included); none without.
+    #[serde(default)]
+    pub average_score_7d: Option<f64>,
+    /// The same over the last 30 days.
+    #[serde(default)]
+    pub average_score_30d: Option<f64>,
+    /// Up to three categories with the lowest mean score over the last 30 days, lowest
+    /// first (questions without a category are left out).
+    #[serde(default)]
+    pub weakest_categories: Vec<CategoryScore>,
+}
+
+/// A category's mean score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryScore {
+    /// The category.
+    pub category: String,
+    /// Mean score of its graded attempts.
+    pub average_score: f64,
+    /// Graded attempts.
+    pub attempts: i64,
 }
 
 /// A topic and how often it was used in the window.
@@ -86,6 +110,98 @@ async fn rows(
 fn day_start(now: DateTime, days: i64) -> DateTime {
     let today = now.timestamp_millis().div_euclid(DAY_MS) * DAY_MS;
     DateTime::from_millis(today - days * DAY_MS)
+}
+
+/// The mean (`avg`) in the first row of facet `name`, to one decimal.
+fn facet_mean(facet: &Document, name: &str) -> Option<f64> {
+    facet
+        .get_array(name)
+        .ok()?
+        .first()?
+        .as_document()?
+        .get_f64("avg")
+        .ok()
+        .map(|a| (a * 10.0).round() / 10.0)
+}
+
+/// Rows of facet `name`.
+fn facet_rows<'a>(facet: &'a Document, name: &str) -> impl Iterator<Item = &'a Document> {
+    facet
+        .get_array(name)
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(bson::Bson::as_document)
+}
+
+/// The practice numbers: attempts per day, mean scores, weakest categories.
+async fn practice(
+    db: &Database,
+    user_id: ObjectId,
+    criteria: &SelectionCriteria,
+    now: DateTime,
+    out: &mut MeAnalytics,
+) -> Result<(), Error> {
+    let since = day_start(now, 29);
+    let week = day_start(now, 6);
+    let graded = doc! { "$match": { "score": { "$type": "int" } } };
+    let facets = rows(
+        db,
+        attempts::COLLECTION,
+        vec![
+            doc! { "$match": { "user_id": user_id, "created_at": { "$gte": since } } },
+            doc! { "$facet": {
+                "days": [
+                    { "$group": {
+                        "_id": { "$dateToString": { "format": "%Y-%m-%d", "date": "$created_at" } },
+                        "n": { "$sum": 1 },
+                    } },
+                ],
+                "month": [graded.clone(), { "$group": { "_id": null, "avg": { "$avg": "$score" } } }],
+                "week": [
+                    graded.clone(),
+                    { "$match": { "created_at": { "$gte": week } } },
+                    { "$group": { "_id": null, "avg": { "$avg": "$score" } } },
+                ],
+                "weakest": [
+                    graded,
+                    { "$match": { "category": { "$ne": "" } } },
+                    { "$group": { "_id": "$category", "avg": { "$avg": "$score" }, "n": { "$sum": 1 } } },
+                    { "$sort": { "avg": 1, "_id": 1 } },
+                    { "$limit": 3 },
+                ],
+            } },
+        ],
+        criteria,
+    )
+    .await?;
+    let facet = facets.into_iter().next().unwrap_or_default();
+    let mut per_day: BTreeMap<String, i64> = (0..30)
+        .map(|i| {
+            let day = DateTime::from_millis(since.timestamp_millis() + i * DAY_MS);
+            (day.to_chrono().format("%Y-%m-%d").to_string(), 0)
+        })
+        .collect();
+    for row in facet_rows(&facet, "days") {
+        if let Ok(day) = row.get_str("_id")
+            && let Some(slot) = per_day.get_mut(day)
+        {
+            *slot += number(row, "n").unwrap_or(0);
+        }
+    }
+    out.attempts_per_day = per_day.into_iter().collect();
+    out.average_score_30d = facet_mean(&facet, "month");
+    out.average_score_7d = facet_mean(&facet, "week");
+    out.weakest_categories = facet_rows(&facet, "weakest")
+        .filter_map(|row| {
+            Some(CategoryScore {
+                category: row.get_str("_id").ok()?.to_owned(),
+                average_score: (row.get_f64("avg").ok()? * 10.0).round() / 10.0,
+                attempts: number(row, "n").unwrap_or(0),
+            })
+        })
+        .collect();
+    Ok(())
 }
 
 /// The user's numbers.
@@ -192,6 +308,7 @@ pub async fn me(
         }
     }
     out.questions_per_day = per_day.into_iter().collect();
+    practice(db, user_id, criteria, now, &mut out).await?;
     #[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
     if out.sessions_total > 0 {
         out.average_questions_per_session = out.questions_total as f64 / out.sessions_total as f64;

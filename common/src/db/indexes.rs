@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use mongodb::{Database, IndexModel, bson::doc, options::IndexOptions};
 
-use super::{exports, jobs, notifications, questions, sessions, tokens, usage, users};
+use super::{
+    attempts, exports, jobs, notifications, questions, sessions, tokens, usage, users,
+};
 
 fn index(keys: mongodb::bson::Document, options: Option<IndexOptions>) -> IndexModel {
     IndexModel::builder().keys(keys).options(options).build()
@@ -76,6 +78,17 @@ pub fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                 ),
                 // Session deletion removes its jobs.
                 index(doc! { "session_id": 1 }, None),
+            ],
+        ),
+        (
+            attempts::COLLECTION,
+            vec![
+                // A question's attempts, newest first; deleting a question's attempts.
+                index(doc! { "question_id": 1, "created_at": -1, "_id": -1 }, None),
+                // Session statistics and session deletion.
+                index(doc! { "session_id": 1 }, None),
+                // The user's progress over the last days; account deletion.
+                index(doc! { "user_id": 1, "created_at": -1 }, None),
             ],
         ),
         (

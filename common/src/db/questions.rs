@@ -293,12 +293,13 @@ impl Questions {
         action: &BulkAction,
     ) -> Result<HashSet<ObjectId>, Error> {
         let sessions = self.db.collection::<Document>(sessions::COLLECTION);
+        let attempts = self.db.collection::<Document>(super::attempts::COLLECTION);
         let col = self.col.clone_with_type::<Document>();
         super::transaction::run(
             self.db.client(),
-            (&sessions, &col, ids, action),
+            (&sessions, &col, &attempts, ids, action),
             |txn, context| {
-                let (sessions, col, ids, action) = *context;
+                let (sessions, col, attempts, ids, action) = *context;
                 Box::pin(async move {
                     // Read in the transaction, so the counts adjusted below are exact.
                     let owned: Vec<Document> = col
@@ -326,6 +327,10 @@ impl Questions {
                     let set = match action {
                         BulkAction::Delete => {
                             col.delete_many(target).session(&mut *txn).await?;
+                            attempts
+                                .delete_many(doc! { "question_id": { "$in": found.iter().collect::<Vec<_>>() } })
+                                .session(&mut *txn)
+                                .await?;
                             for (sid, n) in per_session {
                                 sessions
                                     .update_one(

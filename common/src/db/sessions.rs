@@ -131,10 +131,11 @@ impl Sessions {
     pub async fn delete(&self, user_id: ObjectId, id: ObjectId) -> Result<bool, Error> {
         let questions = self.db.collection::<Document>(questions::COLLECTION);
         let jobs = self.db.collection::<Document>(jobs::COLLECTION);
+        let attempts = self.db.collection::<Document>(super::attempts::COLLECTION);
         super::transaction::run(
             self.db.client(),
-            (&self.col, &questions, &jobs),
-            |txn, (sessions, questions, jobs)| {
+            (&self.col, &questions, &jobs, &attempts),
+            |txn, (sessions, questions, jobs, attempts)| {
                 Box::pin(async move {
                     let deleted = sessions
                         .delete_one(doc! { "_id": id, "user_id": user_id })
@@ -143,6 +144,10 @@ impl Sessions {
                         .deleted_count;
                     if deleted == 1 {
                         questions
+                            .delete_many(doc! { "session_id": id })
+                            .session(&mut *txn)
+                            .await?;
+                        attempts
                             .delete_many(doc! { "session_id": id })
                             .session(&mut *txn)
                             .await?;

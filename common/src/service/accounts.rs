@@ -5,6 +5,7 @@ use bson::oid::ObjectId;
 
 use super::{Error, Stores};
 use crate::db::{
+    attempts::Attempts,
     exports::Exports, jobs::Jobs, notifications::Notifications, questions::Questions,
     sessions::Sessions, tokens::Tokens, usage::AiUsage, users::Users,
 };
@@ -22,6 +23,7 @@ pub async fn delete(stores: &Stores, user_id: ObjectId) -> Result<(), Error> {
     Notifications::new(db).clear(user_id).await?;
     Jobs::new(db).delete_user(user_id).await?;
     AiUsage::new(db).delete_user(user_id).await?;
+    Attempts::new(db).delete_user(user_id).await?;
     Questions::new(db).delete_user(user_id).await?;
     Sessions::new(db).delete_user(user_id).await?;
     Users::new(db).delete(user_id).await?;

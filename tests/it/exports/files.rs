@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{download, export, seeded_session};
 use crate::support::TestApp;
 
-const COLUMNS: [&str; 8] = [
+pub const COLUMNS: [&str; 9] = [
     "No.",
     "Question",
     "Answer",
@@ -15,6 +15,7 @@ const COLUMNS: [&str; 8] = [
     "Pinned",
     "Notes",
     "Created",
+    "Last score",
 ];
 
 /// The expected cells of each question, in list order.
@@ -99,7 +100,7 @@ async fn xlsx_holds_every_question_with_its_cells() {
         .iter()
         .position(|r| r.first().map(String::as_str) == Some("No."))
         .unwrap();
-    assert_eq!(rows[header][..8], COLUMNS.map(str::to_owned));
+    assert_eq!(rows[header][..9], COLUMNS.map(str::to_owned));
     let body = &rows[header + 1..];
     assert_eq!(body.len(), questions.len());
     for (row, want) in body.iter().zip(expected(&questions)) {

@@ -31,14 +31,7 @@ pub fn render(sheet: &Sheet) -> anyhow::Result<Vec<u8>> {
         );
     }
     for row in &sheet.rows {
-        let mut meta = format!("Difficulty: {}", row.difficulty);
-        if !row.category.is_empty() {
-            meta.push_str(&format!(" · Category: {}", row.category));
-        }
-        if row.pinned {
-            meta.push_str(" · Pinned");
-        }
-        meta.push_str(&format!(" · Created: {}", row.created));
+        let meta = row.meta();
         doc = doc
             .add_paragraph(
                 Paragraph::new()

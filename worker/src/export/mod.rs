@@ -5,10 +5,13 @@ pub mod docx;
 pub mod pdf;
 pub mod xlsx;
 
+use std::collections::BTreeMap;
+
+use bson::oid::ObjectId;
 use common::domain::{job::ExportFormat, question::Question, session::Session};
 
 /// The columns of every format, in order.
-pub const COLUMNS: [&str; 8] = [
+pub const COLUMNS: [&str; 9] = [
     "No.",
     "Question",
     "Answer",
@@ -17,6 +20,7 @@ pub const COLUMNS: [&str; 8] = [
     "Pinned",
     "Notes",
     "Created",
+    "Last score",
 ];
 
 /// One question as exported.
@@ -38,11 +42,29 @@ pub struct Row {
     pub notes: String,
     /// Creation time, `YYYY-MM-DD HH:MM UTC`.
     pub created: String,
+    /// The newest graded practice attempt's score (none when never answered).
+    pub last_score: Option<i32>,
 }
 
 impl Row {
+    /// The line under a question in the document formats (PDF, DOCX).
+    pub fn meta(&self) -> String {
+        let mut meta = format!("Difficulty: {}", self.difficulty);
+        if !self.category.is_empty() {
+            meta.push_str(&format!(" · Category: {}", self.category));
+        }
+        if self.pinned {
+            meta.push_str(" · Pinned");
+        }
+        meta.push_str(&format!(" · Created: {}", self.created));
+        if let Some(score) = self.last_score {
+            meta.push_str(&format!(" · Last score: {score}/100"));
+        }
+        meta
+    }
+
     /// The cells, in [`COLUMNS`] order.
-    pub fn cells(&self) -> [String; 8] {
+    pub fn cells(&self) -> [String; 9] {
         [
             self.no.to_string(),
             self.question.clone(),
@@ -52,6 +74,7 @@ impl Row {
             if self.pinned { "yes" } else { "no" }.to_owned(),
             self.notes.clone(),
             self.created.clone(),
+            self.last_score.map(|s| s.to_string()).unwrap_or_default(),
         ]
     }
 }
@@ -78,8 +101,14 @@ fn stamp(t: bson::DateTime) -> String {
 }
 
 impl Sheet {
-    /// The sheet of `session` with `questions` (in list order).
-    pub fn new(session: &Session, questions: Vec<Question>, now: bson::DateTime) -> Self {
+    /// The sheet of `session` with `questions` (in list order) and their last practice
+    /// scores.
+    pub fn new(
+        session: &Session,
+        questions: Vec<Question>,
+        last_scores: &BTreeMap<ObjectId, i32>,
+        now: bson::DateTime,
+    ) -> Self {
         Self {
             title: format!("Interview questions: {}", session.role),
             role: session.role.clone(),
@@ -91,6 +120,7 @@ impl Sheet {
                 .enumerate()
                 .map(|(i, q)| Row {
                     no: i + 1,
+                    last_score: last_scores.get(&q.id).copied(),
                     question: q.question,
                     answer: q.answer,
                     difficulty: q.difficulty.as_str().to_owned(),

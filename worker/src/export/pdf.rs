@@ -189,23 +189,13 @@ pub fn render(sheet: &Sheet, fonts: &Fonts) -> anyhow::Result<Vec<u8>> {
         rows: sheet
             .rows
             .iter()
-            .map(|r| {
-                let mut meta = format!("Difficulty: {}", r.difficulty);
-                if !r.category.is_empty() {
-                    meta.push_str(&format!(" · Category: {}", r.category));
-                }
-                if r.pinned {
-                    meta.push_str(" · Pinned");
-                }
-                meta.push_str(&format!(" · Created: {}", r.created));
-                RowData {
-                    no: r.no,
-                    question: &r.question,
-                    answer: &r.answer,
-                    notes: &r.notes,
-                    pinned: r.pinned,
-                    meta,
-                }
+            .map(|r| RowData {
+                no: r.no,
+                question: &r.question,
+                answer: &r.answer,
+                notes: &r.notes,
+                pinned: r.pinned,
+                meta: r.meta(),
             })
             .collect(),
     };

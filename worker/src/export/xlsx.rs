@@ -5,8 +5,13 @@ use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Workbook};
 
 use super::{COLUMNS, Sheet};
 
+/// The last column (the score).
+fn score_column() -> u16 {
+    u16::try_from(COLUMNS.len() - 1).unwrap_or(u16::MAX)
+}
+
 /// Column widths, in characters.
-const WIDTHS: [f64; 8] = [6.0, 50.0, 80.0, 11.0, 18.0, 8.0, 40.0, 19.0];
+const WIDTHS: [f64; 9] = [6.0, 50.0, 80.0, 11.0, 18.0, 8.0, 40.0, 19.0, 11.0];
 /// Rows before the header (title, three details, a blank line).
 const HEADER_ROW: u32 = 5;
 
@@ -39,12 +44,19 @@ pub fn render(sheet: &Sheet) -> anyhow::Result<Vec<u8>> {
     for (row, r) in (HEADER_ROW + 1..).zip(&sheet.rows) {
         let format = if r.pinned { &pinned } else { &cell };
         ws.write_number_with_format(row, 0, r.no as f64, format)?;
-        for (col, value) in (1u16..).zip(r.cells().iter().skip(1)) {
+        let cells = r.cells();
+        for (col, value) in (1u16..).zip(cells.iter().take(COLUMNS.len() - 1).skip(1)) {
             ws.write_string_with_format(row, col, value, format)?;
         }
+        match r.last_score {
+            Some(score) => {
+                ws.write_number_with_format(row, score_column(), f64::from(score), format)?
+            }
+            None => ws.write_blank(row, score_column(), format)?,
+        };
     }
     let last = HEADER_ROW + u32::try_from(sheet.rows.len()).unwrap_or(u32::MAX - HEADER_ROW);
     ws.set_freeze_panes(HEADER_ROW + 1, 0)?;
-    ws.autofilter(HEADER_ROW, 0, last, 7)?;
+    ws.autofilter(HEADER_ROW, 0, last, score_column())?;
     Ok(workbook.save_to_buffer()?)
 }

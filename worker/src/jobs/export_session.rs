@@ -8,7 +8,7 @@
 use anyhow::Context;
 use bson::{DateTime, oid::ObjectId};
 use common::{
-    db::{exports::Exports, questions::Questions, sessions::Sessions},
+    db::{attempts::Attempts, exports::Exports, questions::Questions, sessions::Sessions},
     domain::job::{ExportOutput, ExportPayload, ExportRecord},
     jobs::ExportSession,
 };
@@ -45,7 +45,13 @@ async fn run(attempt: &Attempt, p: ExportPayload) -> Result<ExportOutput, JobErr
 
     let now = DateTime::now();
     let filename = export::filename(&session, now, p.format);
-    let sheet = Sheet::new(&session, questions, now);
+    let last_scores = Attempts::new(&ctx.db)
+        .scores_by_question(session_id)
+        .await?
+        .into_iter()
+        .map(|(id, s)| (id, s.last))
+        .collect();
+    let sheet = Sheet::new(&session, questions, &last_scores, now);
     // Only PDF needs fonts (loaded once per process, on the first PDF export).
     let fonts = (p.format == common::domain::job::ExportFormat::Pdf).then(|| ctx.fonts());
     let format = p.format;
