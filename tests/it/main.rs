@@ -13,5 +13,6 @@ mod foundation;
 mod generation;
 mod jobs;
 mod observability;
+mod practice;
 mod security;
 mod sessions;

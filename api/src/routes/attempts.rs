@@ -232,9 +232,12 @@ impl AttemptsApi {
         attempts.insert(&record).await?;
         let job = StartJob::<GradeAttempt> {
             user_id: auth.0.id,
-            payload: GradePayload {
-                attempt_id: record.id,
-            },
+            payload: GradePayload::new(
+                record.id,
+                question.id,
+                &record.answer,
+                record.duration_secs,
+            ),
             session_id: Some(question.session_id),
             max_attempts: state.config.common.job_max_attempts,
             idempotency_key: key,

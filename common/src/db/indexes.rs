@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use mongodb::{Database, IndexModel, bson::doc, options::IndexOptions};
 
-use super::{
-    attempts, exports, jobs, notifications, questions, sessions, tokens, usage, users,
-};
+use super::{attempts, exports, jobs, notifications, questions, sessions, tokens, usage, users};
 
 fn index(keys: mongodb::bson::Document, options: Option<IndexOptions>) -> IndexModel {
     IndexModel::builder().keys(keys).options(options).build()

@@ -110,11 +110,17 @@ pub struct Jobs {
     keys: Collection<Document>,
 }
 
+/// Payload fields the server picks itself: an export's random key part, a practice
+/// attempt's id.
+const SERVER_PICKED: [&str; 2] = ["token", "attempt_id"];
+
 /// What identifies a request for idempotency: kind, session and payload, without the
-/// values the server picks itself (`token`: an export's random key part).
+/// values the server picks itself ([`SERVER_PICKED`]).
 fn fingerprint(kind: JobKind, payload: &Document, session_id: Option<ObjectId>) -> String {
     let mut request = payload.clone();
-    request.remove("token");
+    for field in SERVER_PICKED {
+        request.remove(field);
+    }
     let text = format!(
         "{}|{}|{}",
         kind.as_str(),

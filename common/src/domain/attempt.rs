@@ -162,8 +162,32 @@ pub struct Attempt {
 /// What the grading job needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GradePayload {
-    /// The attempt to grade.
+    /// The attempt to grade (picked by the server: not part of the request's identity).
     pub attempt_id: ObjectId,
+    /// The question answered.
+    pub question_id: ObjectId,
+    /// SHA-256 of what the client sent (answer and duration), so that an
+    /// `Idempotency-Key` reused for another answer is refused.
+    pub request: String,
+}
+
+impl GradePayload {
+    /// The payload for attempt `attempt_id` answering `question_id` with `answer` in
+    /// `duration_secs`.
+    pub fn new(
+        attempt_id: ObjectId,
+        question_id: ObjectId,
+        answer: &str,
+        duration_secs: Option<i32>,
+    ) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{duration_secs:?}|{answer}").as_bytes());
+        Self {
+            attempt_id,
+            question_id,
+            request: hex::encode(digest),
+        }
+    }
 }
 
 /// What grading produced.

@@ -5,9 +5,8 @@ use bson::oid::ObjectId;
 
 use super::{Error, Stores};
 use crate::db::{
-    attempts::Attempts,
-    exports::Exports, jobs::Jobs, notifications::Notifications, questions::Questions,
-    sessions::Sessions, tokens::Tokens, usage::AiUsage, users::Users,
+    attempts::Attempts, exports::Exports, jobs::Jobs, notifications::Notifications,
+    questions::Questions, sessions::Sessions, tokens::Tokens, usage::AiUsage, users::Users,
 };
 
 /// Deletes the user and everything they own: export files and records, then the MongoDB

@@ -420,6 +420,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/questions/{question_id}/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A question's attempts, newest first. */
+        get: operations["attempts_list"];
+        put?: never;
+        /**
+         * Answer a question in your own words; it is graded in the background (by the AI
+         *     rubric, or offline by key-point coverage when no provider is available or today's AI
+         *     budget is spent). Honours `Idempotency-Key`. Counts against a per-user hourly limit.
+         */
+        post: operations["attempts_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/attempts/{attempt_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An attempt, with its grade once graded. */
+        get: operations["attempts_get"];
+        put?: never;
+        post?: never;
+        /** Delete an attempt (its score leaves the statistics). */
+        delete: operations["attempts_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/sessions/{session_id}/exports": {
         parameters: {
             query?: never;
@@ -663,6 +703,8 @@ export interface components {
              * @default
              */
             category?: string;
+            /** @description `technical` when omitted. */
+            kind?: components["schemas"]["QuestionKind"] & unknown;
             /**
              * @description Pin it at once.
              * @default false
@@ -744,6 +786,85 @@ export interface components {
             run: number;
         };
         /**
+         * AttemptAccepted
+         * @description An attempt accepted for grading.
+         */
+        AttemptAccepted: {
+            /** @description The attempt (read it at `attempt_url` for the grade). */
+            attempt_id: string;
+            /** @description Where the attempt is. */
+            attempt_url: string;
+            /** @description The grading job. */
+            job_id: string;
+            /** @description Where the job's status is. */
+            status_url: string;
+            /** @description Where its live progress is streamed (Server-Sent Events). */
+            events_url: string;
+        };
+        /**
+         * AttemptPage
+         * @description A page of attempts, newest first.
+         */
+        AttemptPage: {
+            /** @description The attempts. */
+            items: components["schemas"]["AttemptView"][];
+            /** @description Pass as `cursor` for the next page; absent on the last page. */
+            next_cursor?: string;
+        };
+        /**
+         * AttemptRequest
+         * @description An answer to practise with.
+         */
+        AttemptRequest: {
+            /** @description The answer, 1–5,000 characters. */
+            answer: string;
+            /**
+             * Format: uint32
+             * @description Seconds the user took, 0–3,600, if the client measured it.
+             */
+            duration_secs?: number;
+        };
+        /**
+         * @description Where an attempt's grading stands.
+         * @enum {string}
+         */
+        AttemptStatus: "pending" | "graded" | "failed";
+        /**
+         * AttemptView
+         * @description A practice attempt.
+         */
+        AttemptView: {
+            /** @description Id. */
+            id: string;
+            /** @description The question answered. */
+            question_id: string;
+            /** @description Its session. */
+            session_id: string;
+            /** @description The answer. */
+            answer: string;
+            /**
+             * Format: int32
+             * @description Seconds the user took, when given.
+             */
+            duration_secs?: number;
+            /** @description Where grading stands. */
+            status: components["schemas"]["AttemptStatus"] & unknown;
+            /** @description The grading job. */
+            job_id?: string;
+            /** @description The grade, once graded. */
+            grade?: components["schemas"]["Grade"] & unknown;
+            /**
+             * Format: date-time
+             * @description When it was answered.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When it was graded.
+             */
+            graded_at?: string;
+        };
+        /**
          * AuthTokens
          * @description A token pair and the account it belongs to.
          */
@@ -821,6 +942,24 @@ export interface components {
             count: number;
         };
         /**
+         * CategoryScoreView
+         * @description A category's mean score.
+         */
+        CategoryScoreView: {
+            /** @description The category. */
+            category: string;
+            /**
+             * Format: double
+             * @description Mean score of its graded attempts, 0–100.
+             */
+            average_score: number;
+            /**
+             * Format: int64
+             * @description Graded attempts.
+             */
+            attempts: number;
+        };
+        /**
          * ChangePasswordRequest
          * @description A password change.
          */
@@ -877,15 +1016,42 @@ export interface components {
             status?: components["schemas"]["SessionStatus"] & unknown;
         };
         /**
+         * Criteria
+         * @description The rubric's criteria.
+         */
+        Criteria: {
+            /** @description Is what the answer says right? */
+            correctness: components["schemas"]["Criterion"] & unknown;
+            /** @description Does it cover the model answer's points? */
+            completeness: components["schemas"]["Criterion"] & unknown;
+            /** @description Is it easy to follow? */
+            clarity: components["schemas"]["Criterion"] & unknown;
+            /** @description Is it well organised? */
+            structure: components["schemas"]["Criterion"] & unknown;
+        };
+        /**
+         * Criterion
+         * @description One criterion of the rubric.
+         */
+        Criterion: {
+            /**
+             * Format: int32
+             * @description 1 (poor) to 5 (excellent).
+             */
+            score: number;
+            /** @description Why, in one sentence. */
+            reason: string;
+        };
+        /**
          * DayCount
-         * @description Questions added on one day.
+         * @description A count on one day.
          */
         DayCount: {
             /** @description `YYYY-MM-DD` (UTC). */
             date: string;
             /**
              * Format: int64
-             * @description Questions added that day.
+             * @description Questions added, or attempts made, that day.
              */
             count: number;
         };
@@ -988,6 +1154,44 @@ export interface components {
             difficulty?: components["schemas"]["Difficulty"] & unknown;
         };
         /**
+         * Grade
+         * @description The grade of an attempt.
+         */
+        Grade: {
+            /** @description Who graded it. */
+            grader: components["schemas"]["Grader"] & unknown;
+            /**
+             * Format: int32
+             * @description Overall, 0–100.
+             */
+            score: number;
+            /** @description The rubric. */
+            criteria: components["schemas"]["Criteria"] & unknown;
+            /** @description Up to 3 things done well. */
+            strengths: string[];
+            /** @description Up to 5 points missing, each tied to the model answer. */
+            missing: components["schemas"]["MissingPoint"][];
+            /** @description A better answer (at most 2,000 characters). */
+            suggested_answer: string;
+            /** @description STAR coverage, for behavioural questions only. */
+            star?: components["schemas"]["Star"] & unknown;
+            /**
+             * @description The model answer's key points the answer covers (offline grader only).
+             * @default []
+             */
+            covered_points?: string[];
+            /**
+             * @description The model answer's key points it misses (offline grader only).
+             * @default []
+             */
+            missed_points?: string[];
+        };
+        /**
+         * @description Who graded an attempt.
+         * @enum {string}
+         */
+        Grader: "ai" | "offline";
+        /**
          * JobAccepted
          * @description A job was started (or an earlier one with the same `Idempotency-Key` is returned).
          */
@@ -1026,7 +1230,7 @@ export interface components {
          * @description What a job does.
          * @enum {string}
          */
-        JobKind: "generate_questions" | "regenerate_question" | "export_session" | "email" | "probe";
+        JobKind: "generate_questions" | "regenerate_question" | "export_session" | "email" | "probe" | "grade_attempt";
         /**
          * JobPage
          * @description A page of jobs, newest first.
@@ -1108,6 +1312,15 @@ export interface components {
              * @description `probe`: the attempt that succeeded.
              */
             attempt?: number;
+            /** @description `grade_attempt`: the practice attempt graded (read it for the full grade). */
+            attempt_id?: string;
+            /**
+             * Format: int32
+             * @description `grade_attempt`: its score, 0–100.
+             */
+            score?: number;
+            /** @description `grade_attempt`: `ai` or `offline`. */
+            grader?: string;
         };
         /**
          * @description Where a job stands.
@@ -1276,8 +1489,35 @@ export interface components {
              * @description Questions per session.
              */
             average_questions_per_session: number;
+            /** @description Practice attempts per UTC day over the last 30 days, oldest first. */
+            attempts_per_day: components["schemas"]["DayCount"][];
+            /**
+             * Format: double
+             * @description Mean score of graded attempts over the last 7 days (absent without any).
+             */
+            average_score_7d?: number;
+            /**
+             * Format: double
+             * @description Mean score of graded attempts over the last 30 days (absent without any).
+             */
+            average_score_30d?: number;
+            /**
+             * @description Up to three categories with the lowest mean score over the last 30 days, lowest
+             *     first.
+             */
+            weakest_categories: components["schemas"]["CategoryScoreView"][];
             /** @description Today's AI token budget (live, not cached). */
             ai_tokens: components["schemas"]["TokenBudgetView"] & unknown;
+        };
+        /**
+         * MissingPoint
+         * @description A point the answer missed, tied to the model answer.
+         */
+        MissingPoint: {
+            /** @description What is missing. */
+            point: string;
+            /** @description The point of the model answer it comes from. */
+            model_point: string;
         };
         /**
          * NotReady
@@ -1381,6 +1621,11 @@ export interface components {
             errors?: components["schemas"]["FieldError"][];
         };
         /**
+         * @description What sort of question it is (graders use it: STAR for behavioural answers).
+         * @enum {string}
+         */
+        QuestionKind: "technical" | "behavioural" | "system-design" | "coding";
+        /**
          * QuestionPage
          * @description A page of a session's questions, pinned first, then newest.
          */
@@ -1389,6 +1634,29 @@ export interface components {
             items: components["schemas"]["QuestionView"][];
             /** @description Pass as `cursor` for the next page; absent on the last page. */
             next_cursor?: string;
+        };
+        /**
+         * QuestionScore
+         * @description A question's practice scores.
+         */
+        QuestionScore: {
+            /** @description The question. */
+            question_id: string;
+            /**
+             * Format: int32
+             * @description The newest graded attempt's score, 0–100.
+             */
+            last_score: number;
+            /**
+             * Format: int32
+             * @description The best score.
+             */
+            best_score: number;
+            /**
+             * Format: int64
+             * @description Graded attempts.
+             */
+            attempts: number;
         };
         /**
          * QuestionView
@@ -1409,6 +1677,8 @@ export interface components {
             difficulty: components["schemas"]["Difficulty"] & unknown;
             /** @description Category ("" when none). */
             category: string;
+            /** @description What sort of question it is. */
+            kind: components["schemas"]["QuestionKind"] & unknown;
             /** @description Pinned questions list first. */
             is_pinned: boolean;
             /** @description Where it came from. */
@@ -1491,6 +1761,8 @@ export interface components {
             difficulty: components["schemas"]["Difficulty"] & unknown;
             /** @description Category ("" when none). */
             category: string;
+            /** @description What sort of question it is. */
+            kind: components["schemas"]["QuestionKind"] & unknown;
             /** @description Pinned questions list first. */
             is_pinned: boolean;
             /** @description Where it came from. */
@@ -1562,6 +1834,8 @@ export interface components {
              * @description Mean words per answer (0 when there are no questions).
              */
             average_answer_words: number;
+            /** @description Practice scores of the questions answered at least once (graded attempts). */
+            scores: components["schemas"]["QuestionScore"][];
         };
         /**
          * @description Where a session stands.
@@ -1636,6 +1910,21 @@ export interface components {
              * @description Written by the user.
              */
             custom: number;
+        };
+        /**
+         * Star
+         * @description Which parts of the STAR method (Situation, Task, Action, Result) a behavioural answer
+         *     covers.
+         */
+        Star: {
+            /** @description The context is set. */
+            situation: boolean;
+            /** @description The goal or responsibility is stated. */
+            task: boolean;
+            /** @description What the candidate did is described. */
+            action: boolean;
+            /** @description The outcome is given. */
+            result: boolean;
         };
         /**
          * TokenBudgetView
@@ -1733,6 +2022,8 @@ export interface components {
             difficulty?: components["schemas"]["Difficulty"] & unknown;
             /** @description At most 100 characters. A free-form category; "" clears it. */
             category?: string;
+            /** @description New kind. */
+            kind?: components["schemas"]["QuestionKind"] & unknown;
             /** @description Pin (`true`) or unpin (`false`); setting the current value changes nothing. */
             is_pinned?: boolean;
         };
@@ -4201,6 +4492,8 @@ export interface operations {
                 difficulty?: components["schemas"]["Difficulty"];
                 /** @description Only questions of this category (exact). */
                 category?: string;
+                /** @description Only questions of this kind. */
+                kind?: components["schemas"]["QuestionKind"];
                 /** @description Items per page, 1–100 (default 20). */
                 limit?: number;
                 /** @description `next_cursor` of the previous page. */
@@ -5208,6 +5501,480 @@ export interface operations {
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["JobAccepted"];
                 };
+            };
+            /** @description The request is malformed or fails validation. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (operator endpoints). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is well-formed but its values are not acceptable. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    attempts_list: {
+        parameters: {
+            query?: {
+                /** @description Items per page, 1–100 (default 20). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description A question of the caller's (anything else is 404). */
+                question_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AttemptPage"];
+                };
+            };
+            /** @description The request is malformed or fails validation. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (operator endpoints). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is well-formed but its values are not acceptable. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    attempts_create: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeating a request with the same key (within 24 h) returns the same attempt. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description A question of the caller's (anything else is 404). */
+                question_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["AttemptRequest"];
+            };
+        };
+        responses: {
+            /** @description Recorded and queued for grading. */
+            202: {
+                headers: {
+                    /** @description The attempt's URL. */
+                    LOCATION: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AttemptAccepted"];
+                };
+            };
+            /** @description The request is malformed or fails validation. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (operator endpoints). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 1 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is well-formed but its values are not acceptable. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    attempts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An attempt of the caller's (anything else is 404). */
+                attempt_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attempt. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["AttemptView"];
+                };
+            };
+            /** @description The request is malformed or fails validation. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (operator endpoints). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is well-formed but its values are not acceptable. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    attempts_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An attempt of the caller's (anything else is 404). */
+                attempt_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The request is malformed or fails validation. */
             400: {

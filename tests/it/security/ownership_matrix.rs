@@ -22,6 +22,7 @@ fn body_for(operation_id: &str) -> Option<Value> {
         "sessions_generate" => json!({ "count": 1 }),
         "questions_regenerate" => json!({}),
         "sessions_export" => json!({ "format": "csv" }),
+        "attempts_create" => json!({ "answer": "Someone else's answer." }),
         _ => return None,
     })
 }
@@ -52,10 +53,22 @@ async fn every_operation_with_an_id_hides_other_users_resources() {
         .await
         .unwrap();
     let job = job["job_id"].as_str().unwrap().to_owned();
+    let attempt: Value = app
+        .post_as(
+            &owner.access,
+            &format!("/api/v1/questions/{question}/attempts"),
+            &json!({ "answer": "The owner's answer." }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let attempt = attempt["attempt_id"].as_str().unwrap().to_owned();
     let ids: BTreeMap<&str, &str> = [
         ("session_id", session.as_str()),
         ("question_id", question.as_str()),
         ("job_id", job.as_str()),
+        ("attempt_id", attempt.as_str()),
     ]
     .into();
 
@@ -107,6 +120,9 @@ async fn every_operation_with_an_id_hides_other_users_resources() {
         "questions_regenerate",
         "sessions_export",
         "jobs_get",
+        "attempts_create",
+        "attempts_get",
+        "attempts_delete",
     ] {
         assert!(
             checked.iter().any(|c| c == expected),
@@ -135,6 +151,17 @@ async fn every_operation_with_an_id_hides_other_users_resources() {
         .get_json(&owner.access, &format!("/api/v1/jobs/{job}"))
         .await;
     assert_eq!(j["id"], job.as_str());
+    let a = app
+        .get_json(&owner.access, &format!("/api/v1/attempts/{attempt}"))
+        .await;
+    assert_eq!(a["answer"], "The owner's answer.");
+    let attempts = app
+        .get_json(
+            &owner.access,
+            &format!("/api/v1/questions/{question}/attempts"),
+        )
+        .await;
+    assert_eq!(attempts["items"].as_array().unwrap().len(), 1, "{attempts}");
     let jobs = app.get_json(&other.access, "/api/v1/jobs").await;
     assert_eq!(jobs["items"], json!([]), "the other user started no job");
 }
