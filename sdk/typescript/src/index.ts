@@ -19,6 +19,8 @@ export type Job = Schemas["JobView"];
 export type JobStatus = Schemas["JobStatus"];
 export type LiveEvent = Schemas["LiveEventData"];
 export type Problem = Schemas["Problem"];
+export type Attempt = Schemas["AttemptView"];
+export type Grade = Schemas["Grade"];
 
 /** The two tokens a signed-in client holds. */
 export interface StoredTokens {
@@ -105,6 +107,16 @@ export interface ApiClient {
    * Resolves when `signal` aborts.
    */
   subscribe(onEvent: (event: LiveEvent) => void, options?: SubscribeOptions): Promise<void>;
+  /**
+   * Answers a question for practice, waits for the grade and returns the graded attempt
+   * (`status` `graded` with its `grade`, or `failed`). Give an `idempotencyKey` to make a
+   * retried call return the same attempt.
+   */
+  practise(
+    questionId: string,
+    answer: string,
+    options?: WaitOptions & { durationSecs?: number; idempotencyKey?: string },
+  ): Promise<Attempt>;
 }
 
 const AUTH_PATHS = ["/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/refresh"];
@@ -230,7 +242,30 @@ export function createApiClient(options: ClientOptions): ApiClient {
     }
   };
 
-  return { api, tokens, signIn, signOut, waitForJob, subscribe };
+  const practise = async (
+    questionId: string,
+    answer: string,
+    opts: WaitOptions & { durationSecs?: number; idempotencyKey?: string } = {},
+  ): Promise<Attempt> => {
+    const started = await api.POST("/api/v1/questions/{question_id}/attempts", {
+      params: {
+        path: { question_id: questionId },
+        header: opts.idempotencyKey ? { "Idempotency-Key": opts.idempotencyKey } : {},
+      },
+      body: { answer, duration_secs: opts.durationSecs },
+      signal: opts.signal,
+    });
+    if (started.error !== undefined) throw new ApiError(started.response.status, started.error);
+    await waitForJob(started.data.job_id, opts);
+    const { data, error, response } = await api.GET("/api/v1/attempts/{attempt_id}", {
+      params: { path: { attempt_id: started.data.attempt_id } },
+      signal: opts.signal,
+    });
+    if (error !== undefined) throw new ApiError(response.status, error);
+    return data;
+  };
+
+  return { api, tokens, signIn, signOut, waitForJob, subscribe, practise };
 }
 
 /** One Server-Sent Events message. */

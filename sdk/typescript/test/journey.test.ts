@@ -98,6 +98,39 @@ describe("SDK journey against the live services", () => {
     );
   });
 
+  it("answers a question, waits for the grade and reads it", async () => {
+    const { api } = client;
+    const created = await api.POST("/api/v1/sessions", {
+      body: { role: "Backend Engineer", experience: "mid-level", topics: ["networking"] },
+    });
+    const sessionId = created.data!.id;
+    const model =
+      "DNS turns the hostname into an IP address. The browser opens a TCP connection and negotiates TLS. " +
+      "It sends an HTTP request and renders the HTML of the response.";
+    const added = await api.POST("/api/v1/sessions/{session_id}/questions", {
+      params: { path: { session_id: sessionId } },
+      body: { question: "What happens when you open a URL?", answer: model, kind: "technical" },
+    });
+    expect(added.response.status).toBe(201);
+
+    const attempt = await client.practise(added.data!.id, model, { durationSecs: 42, idempotencyKey: "sdk-practice-1" });
+    expect(attempt.status).toBe("graded");
+    expect(attempt.duration_secs).toBe(42);
+    expect(attempt.grade?.grader).toBe("offline");
+    expect(attempt.grade?.score).toBeGreaterThanOrEqual(90);
+    expect(attempt.grade?.criteria.completeness.score).toBe(5);
+
+    // The same key returns the same attempt; the list and the statistics show it.
+    const again = await client.practise(added.data!.id, model, { durationSecs: 42, idempotencyKey: "sdk-practice-1" });
+    expect(again.id).toBe(attempt.id);
+    const stats = await api.GET("/api/v1/sessions/{session_id}/stats", {
+      params: { path: { session_id: sessionId } },
+    });
+    expect(stats.data!.scores).toEqual([
+      { question_id: added.data!.id, last_score: attempt.grade!.score, best_score: attempt.grade!.score, attempts: 1 },
+    ]);
+  });
+
   it("refreshes an expired access token once and retries the call", async () => {
     const before = client.tokens.get()!;
     client.tokens.set({ ...before, accessToken: "not-a-valid-token" });
