@@ -2,7 +2,10 @@
 //! refresh).
 
 use bson::oid::ObjectId;
-use common::{db::tokens::Tokens, domain::user::User};
+use common::{
+    db::tokens::Tokens,
+    domain::user::{TimeZone, User},
+};
 use poem_openapi::Object;
 
 use crate::{
@@ -23,6 +26,8 @@ pub struct UserView {
     /// Whether the address was confirmed with a mailed code (`POST
     /// /api/v1/auth/verify-email`). Everything works without it except operator rights.
     pub email_verified: bool,
+    /// IANA time zone of days, "today" and review streaks (`UTC` unless set).
+    pub time_zone: String,
     /// Creation time.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Last change.
@@ -31,11 +36,13 @@ pub struct UserView {
 
 impl From<User> for UserView {
     fn from(u: User) -> Self {
+        let time_zone = TimeZone::of(&u).name().to_owned();
         Self {
             id: u.id.to_hex(),
             email: u.email,
             fullname: u.fullname,
             email_verified: u.email_verified,
+            time_zone,
             created_at: u.created_at.to_chrono(),
             updated_at: u.updated_at.to_chrono(),
         }

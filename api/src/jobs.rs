@@ -83,6 +83,25 @@ pub struct JobResult {
     /// `grade_attempt`: `ai` or `offline`.
     #[oai(skip_serializing_if_is_none)]
     pub grader: Option<String>,
+    /// `session_from_job_description`: the session created.
+    #[oai(skip_serializing_if_is_none)]
+    pub session_id: Option<String>,
+    /// `session_from_job_description`: the role read from the advert.
+    #[oai(skip_serializing_if_is_none)]
+    pub role: Option<String>,
+    /// `session_from_job_description`: the experience level read from the advert.
+    #[oai(skip_serializing_if_is_none)]
+    pub experience: Option<String>,
+    /// `session_from_job_description`: the topics read from the advert.
+    #[oai(skip_serializing_if_is_none)]
+    pub topics: Option<Vec<String>>,
+    /// `session_from_job_description`: the company, when the advert names it.
+    #[oai(skip_serializing_if_is_none)]
+    pub company: Option<String>,
+    /// `session_from_job_description`: `ai` or `offline` (absent when a retried attempt
+    /// found the session already made).
+    #[oai(skip_serializing_if_is_none)]
+    pub extracted_by: Option<String>,
 }
 
 impl From<JobOutput> for JobResult {
@@ -114,6 +133,15 @@ impl From<JobOutput> for JobResult {
                 mark: Some(o.mark),
                 attempt: Some(o.attempt),
                 ..Self::default()
+            },
+            JobOutput::SessionFromJobDescription(o) => Self {
+                session_id: Some(o.session_id),
+                role: Some(o.role),
+                experience: Some(o.experience.as_str().to_owned()),
+                topics: Some(o.topics),
+                company: o.company,
+                extracted_by: o.extracted_by,
+                ..Self::from(JobOutput::GenerateQuestions(o.generated))
             },
             JobOutput::GradeAttempt(o) => Self {
                 attempt_id: Some(o.attempt_id),

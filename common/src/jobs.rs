@@ -14,8 +14,9 @@ use crate::{
     db::jobs::{CreateError, Created, Jobs, NewJob},
     domain::attempt::{GradeOutput, GradePayload},
     domain::job::{
-        EmailSent, ExportOutput, ExportPayload, GenerateOutput, GeneratePayload, JobKind,
-        JobRecord, ProbeOutput, ProbePayload, RegenerateOutput, RegeneratePayload,
+        EmailSent, ExportOutput, ExportPayload, FromJobDescriptionOutput,
+        FromJobDescriptionPayload, GenerateOutput, GeneratePayload, JobKind, JobRecord,
+        ProbeOutput, ProbePayload, RegenerateOutput, RegeneratePayload,
     },
     kv::Kv,
 };
@@ -120,6 +121,13 @@ job_kind!(
 job_kind!(
     /// Grades a practice attempt (queue `grading`).
     GradeAttempt, GradeAttempt, GradePayload, GradeOutput
+);
+job_kind!(
+    /// Prepares a session from a job advertisement (queue `question-generation`).
+    SessionFromJobDescription,
+    SessionFromJobDescription,
+    FromJobDescriptionPayload,
+    FromJobDescriptionOutput
 );
 
 /// A job of kind `J` to start.

@@ -14,5 +14,6 @@ mod generation;
 mod jobs;
 mod observability;
 mod practice;
+mod review;
 mod security;
 mod sessions;

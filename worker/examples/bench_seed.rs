@@ -46,6 +46,8 @@ async fn main() -> anyhow::Result<()> {
                     experience: Experience::Senior,
                     topics: vec!["Databases".to_owned(), "Rust".to_owned()],
                     description: String::new(),
+                    company: None,
+                    job_description: None,
                     status: SessionStatus::Pending,
                     duration_minutes: 60,
                     question_count: 0,

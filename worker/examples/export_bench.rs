@@ -30,6 +30,7 @@ fn sheet(rows: usize) -> Sheet {
                 notes: if no % 4 == 0 { "Ask about burst capacity.".to_owned() } else { String::new() },
                 created: "2026-11-24 12:00 UTC".to_owned(),
                 last_score: (no % 3 == 0).then_some(i32::try_from(no % 101).unwrap_or(0)),
+                next_review: if no % 3 == 0 { "2026-12-24".to_owned() } else { String::new() },
             })
             .collect(),
     }

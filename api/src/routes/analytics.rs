@@ -4,9 +4,13 @@
 use std::collections::BTreeMap;
 
 use bson::DateTime;
-use common::db::{
-    analytics::{self, MeAnalytics},
-    usage::{AiUsage, Budget},
+use common::{
+    db::{
+        analytics::{self, MeAnalytics},
+        usage::{AiUsage, Budget},
+        users::Users,
+    },
+    domain::user::TimeZone,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -51,6 +55,16 @@ pub struct MeView {
     /// Up to three categories with the lowest mean score over the last 30 days, lowest
     /// first.
     pub weakest_categories: Vec<CategoryScoreView>,
+    /// Questions due for review by the end of today (in the profile's time zone).
+    pub due_today: i64,
+    /// Reviews (ratings and graded attempts) made today.
+    pub reviewed_today: i64,
+    /// Consecutive days with at least one review, ending today (or yesterday while today
+    /// has none yet), in the profile's time zone.
+    pub review_streak_days: i64,
+    /// The chance of recalling a reviewed question now (FSRS), averaged; absent before the
+    /// first review.
+    pub average_retrievability: Option<f64>,
     /// Today's AI token budget (live, not cached).
     pub ai_tokens: TokenBudgetView,
 }
@@ -133,6 +147,10 @@ impl MeView {
                     attempts: c.attempts,
                 })
                 .collect(),
+            due_today: a.due_today,
+            reviewed_today: a.reviewed_today,
+            review_streak_days: a.review_streak_days,
+            average_retrievability: a.average_retrievability,
             ai_tokens: budget.into(),
         }
     }
@@ -220,9 +238,14 @@ impl AnalyticsApi {
             return Ok(MeResponse::Ok(Json(MeView::new(numbers, budget))));
         }
         metrics::counter!("analytics_cache_total", "outcome" => "miss").increment(1);
+        let user = Users::new(&state.db)
+            .by_id(auth.0.id)
+            .await?
+            .ok_or_else(|| crate::error::ApiError::not_found("account"))?;
         let numbers = analytics::me(
             &state.db,
             auth.0.id,
+            TimeZone::of(&user).0,
             &state.config.analytics.read_preference,
             DateTime::now(),
         )

@@ -231,6 +231,7 @@ impl AuthApi {
             fullname: fullname.as_str().to_owned(),
             password_hash: password::hash(password.expose().to_owned()).await?,
             email_verified: false,
+            time_zone: None,
             created_at: now,
             updated_at: now,
         };

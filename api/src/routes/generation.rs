@@ -1,13 +1,14 @@
 //! Starting question generation and regeneration (202; the work happens in a worker).
 
 use common::{
-    db::{questions::Questions, usage::AiUsage},
+    db::{questions::Questions, sessions::Sessions, usage::AiUsage, users::Users},
     domain::{
-        job::{GeneratePayload, RegeneratePayload},
+        Invalid,
+        job::{FromJobDescriptionPayload, GeneratePayload, RegeneratePayload},
         question::Difficulty,
-        session::Topics,
+        session::{Topics, parse_job_description},
     },
-    jobs::{GenerateQuestions, Quota, RegenerateQuestion},
+    jobs::{GenerateQuestions, Quota, RegenerateQuestion, SessionFromJobDescription},
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -38,6 +39,18 @@ pub struct GenerateRequest {
     pub topics: Option<Vec<String>>,
     /// One difficulty for the whole batch; a mix suited to the level when omitted.
     pub difficulty: Option<Difficulty>,
+}
+
+/// A job advertisement to prepare for.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct FromJobDescriptionRequest {
+    /// The advertisement, 50–20,000 characters.
+    #[oai(validator(min_length = 50, max_length = 20000))]
+    pub text: String,
+    /// Questions to generate first, 1–10 (5 when omitted).
+    #[oai(validator(minimum(value = "1"), maximum(value = "10")))]
+    pub count: Option<u32>,
 }
 
 /// The per-user quota generation and regeneration jobs count against.
@@ -105,6 +118,55 @@ impl GenerationApi {
             auth.0.id,
             payload,
             Some(session.id),
+            idempotency_key.0,
+            quota(&state),
+        )
+        .await
+    }
+
+    /// Prepare for a job advertisement: a background job reads the role, experience level,
+    /// topics and company from it (the AI provider, or offline rules), creates a session
+    /// holding the advert, and generates its first questions; the job's result names the
+    /// session. Honours `Idempotency-Key`; counts against the generation limits and the
+    /// daily AI budget.
+    #[oai(
+        path = "/sessions/from-job-description",
+        method = "post",
+        operation_id = "sessions_from_job_description"
+    )]
+    async fn prepare_for_job_description(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// Repeating a request with the same key (within 24 h) returns the same job.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        body: Json<FromJobDescriptionRequest>,
+    ) -> ApiResult<JobStarted> {
+        let text = parse_job_description("text", &body.text)?;
+        if text.chars().count() < 50 {
+            return Err(Invalid::new("text", "must be at least 50 characters").into());
+        }
+        if Users::new(&state.db).by_id(auth.0.id).await?.is_none() {
+            return Err(ApiError::unauthorized("The account no longer exists."));
+        }
+        let cap = state.config.max_sessions_per_user;
+        if Sessions::new(&state.db).count(auth.0.id).await? >= cap {
+            return Err(ApiError::conflict(
+                "too-many-sessions",
+                format!("An account holds at most {cap} sessions; delete some first."),
+            ));
+        }
+        within_budget(&state, auth.0.id).await?;
+        let payload = FromJobDescriptionPayload {
+            text,
+            count: body.count.unwrap_or(5),
+        };
+        start::<SessionFromJobDescription>(
+            &state,
+            auth.0.id,
+            payload,
+            None,
             idempotency_key.0,
             quota(&state),
         )

@@ -3,7 +3,7 @@
 use bson::oid::ObjectId;
 use common::{
     db::{tokens::Tokens, users::Users},
-    domain::user::{FullName, Password},
+    domain::user::{FullName, Password, TimeZone},
     service,
 };
 use poem::web::Data;
@@ -17,7 +17,7 @@ use crate::{
     responses::NoContent,
     routes::ApiTags,
     state::AppState,
-    validation::AllValid,
+    validation::{AllValid, Validation},
 };
 
 /// Profile changes (only the fields given are changed).
@@ -27,6 +27,9 @@ pub struct UpdateProfileRequest {
     /// 2–100 characters.
     #[oai(validator(min_length = 2, max_length = 100))]
     pub fullname: Option<String>,
+    /// An IANA time zone (`Europe/Paris`): days, "today" and review streaks follow it.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    pub time_zone: Option<String>,
 }
 
 /// A password change.
@@ -87,14 +90,21 @@ impl MeApi {
         state: Data<&AppState>,
         body: Json<UpdateProfileRequest>,
     ) -> ApiResult<UserResponse> {
-        let Some(raw) = &body.fullname else {
+        let mut v = Validation::default();
+        let fullname = v.optional(body.fullname.clone(), |n| FullName::parse(&n));
+        let time_zone = v.optional(body.time_zone.clone(), |tz| TimeZone::parse(&tz));
+        v.finish()?;
+        if fullname.is_none() && time_zone.is_none() {
             return Ok(UserResponse::Ok(Json(
                 load(&state, auth.0.id).await?.into(),
             )));
-        };
-        let fullname = FullName::parse(raw)?;
+        }
         let user = Users::new(&state.db)
-            .set_fullname(auth.0.id, fullname.as_str())
+            .set_profile(
+                auth.0.id,
+                fullname.as_ref().map(FullName::as_str),
+                time_zone.map(TimeZone::name),
+            )
             .await?
             .ok_or_else(|| ApiError::not_found("account"))?;
         Ok(UserResponse::Ok(Json(user.into())))

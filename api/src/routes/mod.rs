@@ -11,7 +11,8 @@ mod health;
 mod jobs;
 pub(crate) mod me;
 mod notifications;
-mod questions;
+pub(crate) mod questions;
+mod reviews;
 mod sessions;
 
 use poem_openapi::{OpenApiService, Tags};
@@ -28,6 +29,7 @@ pub use jobs::JobsApi;
 pub use me::MeApi;
 pub use notifications::NotificationsApi;
 pub use questions::QuestionsApi;
+pub use reviews::ReviewsApi;
 pub use sessions::SessionsApi;
 
 /// Operation groups in the OpenAPI document.
@@ -47,6 +49,8 @@ pub enum ApiTags {
     Generation,
     /// Practice: answering questions and the graded feedback (background jobs).
     Practice,
+    /// Spaced-repetition review: rating questions and what is due (FSRS).
+    Review,
     /// Exporting sessions to files (background jobs, signed download links).
     Exports,
     /// Background jobs: status and list.
@@ -73,6 +77,7 @@ pub type Apis = (
     QuestionsApi,
     GenerationApi,
     AttemptsApi,
+    ReviewsApi,
     ExportsApi,
     JobsApi,
     EventsApi,
@@ -92,6 +97,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             QuestionsApi,
             GenerationApi,
             AttemptsApi,
+            ReviewsApi,
             ExportsApi,
             JobsApi,
             EventsApi,

@@ -4,7 +4,10 @@ use std::collections::HashSet;
 
 use bson::oid::ObjectId;
 use common::{
-    db::questions::{BulkAction, ListFilter, Questions, SearchResult},
+    db::{
+        questions::{BulkAction, ListFilter, Questions, SearchResult},
+        reviews::Reviews,
+    },
     domain::{
         Invalid,
         question::{
@@ -537,6 +540,9 @@ impl QuestionsApi {
             .update(auth.0.id, id, &patch)
             .await?;
         let question = updated.ok_or_else(|| ApiError::not_found("question"))?;
+        if let Some(kind) = patch.kind {
+            Reviews::new(&state.db).set_kind(question.id, kind).await?;
+        }
         Ok(QuestionResponse::Ok(Json(question.into())))
     }
 

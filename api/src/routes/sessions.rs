@@ -6,8 +6,8 @@ use common::{
     domain::{
         question::{Difficulty, Source},
         session::{
-            Experience, Role, Session, SessionPatch, SessionStatus, Topics, parse_description,
-            parse_duration_minutes,
+            Experience, Role, Session, SessionPatch, SessionStatus, Topics, parse_company,
+            parse_description, parse_duration_minutes, parse_job_description,
         },
     },
     service,
@@ -43,6 +43,10 @@ pub struct SessionView {
     pub topics: Vec<String>,
     /// Free-text description ("" when none).
     pub description: String,
+    /// The company applied to.
+    pub company: Option<String>,
+    /// The job advertisement prepared for.
+    pub job_description: Option<String>,
     /// Where the session stands.
     pub status: SessionStatus,
     /// Planned duration in minutes.
@@ -65,6 +69,8 @@ impl SessionView {
             experience: s.experience,
             topics: s.topics,
             description: s.description,
+            company: s.company,
+            job_description: s.job_description,
             status: s.status,
             duration_minutes: s.duration_minutes,
             question_count: i64::from(s.question_count),
@@ -90,6 +96,13 @@ pub struct CreateSessionRequest {
     /// At most 500 characters.
     #[oai(default, validator(max_length = 500))]
     pub description: String,
+    /// The company applied to, at most 100 characters.
+    #[oai(validator(max_length = 100))]
+    pub company: Option<String>,
+    /// The job advertisement to prepare for, at most 20,000 characters (generation uses
+    /// it).
+    #[oai(validator(max_length = 20000))]
+    pub job_description: Option<String>,
     /// 1–300 minutes; 60 when omitted.
     #[oai(validator(minimum(value = "1"), maximum(value = "300")))]
     pub duration_minutes: Option<i64>,
@@ -109,6 +122,12 @@ pub struct UpdateSessionRequest {
     /// Replaces the topics (up to 10).
     #[oai(validator(max_items = 10))]
     pub topics: Option<Vec<String>>,
+    /// The company, at most 100 characters; "" clears it.
+    #[oai(validator(max_length = 100))]
+    pub company: Option<String>,
+    /// The job advertisement, at most 20,000 characters; "" clears it.
+    #[oai(validator(max_length = 20000))]
+    pub job_description: Option<String>,
     /// At most 500 characters; "" clears it.
     #[oai(validator(max_length = 500))]
     pub description: Option<String>,
@@ -259,6 +278,10 @@ impl SessionsApi {
         let role = v.field(Role::parse(&body.role).map(Role::into_inner));
         let topics = v.field(Topics::parse(&body.topics).map(Topics::into_inner));
         let description = v.field(parse_description(&body.description));
+        let company = v.optional(body.company.clone(), |c| parse_company(&c));
+        let job_description = v.optional(body.job_description.clone(), |j| {
+            parse_job_description("job_description", &j)
+        });
         let duration = v.field(parse_duration_minutes(body.duration_minutes.unwrap_or(60)));
         v.finish()?;
         // A deleted account's access token stays valid until it expires: it creates nothing.
@@ -281,6 +304,8 @@ impl SessionsApi {
             experience: body.experience,
             topics,
             description,
+            company: company.filter(|c| !c.is_empty()),
+            job_description: job_description.filter(|j| !j.is_empty()),
             status: body.status.unwrap_or(SessionStatus::Pending),
             duration_minutes: i32::try_from(duration).unwrap_or(60),
             question_count: 0,
@@ -359,6 +384,10 @@ impl SessionsApi {
             role: v.optional(body.role, |r| Role::parse(&r).map(Role::into_inner)),
             topics: v.optional(body.topics, |t| Topics::parse(&t).map(Topics::into_inner)),
             description: v.optional(body.description, |d| parse_description(&d)),
+            company: v.optional(body.company, |c| parse_company(&c)),
+            job_description: v.optional(body.job_description, |j| {
+                parse_job_description("job_description", &j)
+            }),
             duration_minutes: v.optional(body.duration_minutes, parse_duration_minutes),
             experience: body.experience,
             status: body.status,

@@ -1,7 +1,7 @@
 //! Analytics, computed by aggregation pipelines on indexed fields (no document is loaded
 //! into the process): a user's own numbers, and the topics trending across everyone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bson::{DateTime, Document, doc, oid::ObjectId};
 use futures::TryStreamExt;
@@ -12,7 +12,7 @@ use mongodb::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{attempts, jobs, questions, sessions, sessions::number};
+use super::{attempts, jobs, questions, reviews::Reviews, sessions, sessions::number};
 use crate::domain::job::JobKind;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -49,6 +49,19 @@ pub struct MeAnalytics {
     /// first (questions without a category are left out).
     #[serde(default)]
     pub weakest_categories: Vec<CategoryScore>,
+    /// Questions due for review by the end of the user's today.
+    #[serde(default)]
+    pub due_today: i64,
+    /// Reviews (ratings and graded attempts) since the start of the user's today.
+    #[serde(default)]
+    pub reviewed_today: i64,
+    /// Consecutive days, in the user's time zone, with at least one review, ending today
+    /// (or yesterday, while today has none yet).
+    #[serde(default)]
+    pub review_streak_days: i64,
+    /// FSRS's chance of recall now, averaged over the reviewed questions.
+    #[serde(default)]
+    pub average_retrievability: Option<f64>,
 }
 
 /// A category's mean score.
@@ -204,10 +217,84 @@ async fn practice(
     Ok(())
 }
 
-/// The user's numbers.
+/// Midnight starting `day` in `tz` (the first instant of the day when a DST change
+/// skips midnight).
+fn local_midnight(tz: chrono_tz::Tz, day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone as _;
+    let mut t = day.and_time(chrono::NaiveTime::MIN);
+    loop {
+        if let Some(local) = tz.from_local_datetime(&t).earliest() {
+            return local.with_timezone(&chrono::Utc);
+        }
+        t += chrono::Duration::minutes(30);
+    }
+}
+
+/// Days with a review, counted back from today (or from yesterday while today has none).
+pub fn streak(days: &BTreeSet<chrono::NaiveDate>, today: chrono::NaiveDate) -> i64 {
+    let mut day = if days.contains(&today) {
+        today
+    } else {
+        today - chrono::Duration::days(1)
+    };
+    let mut n = 0;
+    while days.contains(&day) {
+        n += 1;
+        day -= chrono::Duration::days(1);
+    }
+    n
+}
+
+/// The review numbers, in the user's time zone.
+async fn review_progress(
+    db: &Database,
+    user_id: ObjectId,
+    tz: chrono_tz::Tz,
+    now: DateTime,
+    out: &mut MeAnalytics,
+) -> Result<(), Error> {
+    let reviews = Reviews::new(db);
+    let now = now.to_chrono();
+    let today = now.with_timezone(&tz).date_naive();
+    let start = local_midnight(tz, today);
+    let end = local_midnight(tz, today + chrono::Duration::days(1));
+    out.due_today = i64::try_from(
+        reviews
+            .due_count(
+                user_id,
+                DateTime::from_chrono(end - chrono::Duration::milliseconds(1)),
+            )
+            .await?,
+    )
+    .unwrap_or(i64::MAX);
+    out.reviewed_today = i64::try_from(
+        reviews
+            .reviews_since(user_id, DateTime::from_chrono(start))
+            .await?,
+    )
+    .unwrap_or(i64::MAX);
+    let since = local_midnight(tz, today - chrono::Duration::days(400));
+    let days: BTreeSet<chrono::NaiveDate> = reviews
+        .review_times(user_id, DateTime::from_chrono(since))
+        .await?
+        .into_iter()
+        .map(|t| t.with_timezone(&tz).date_naive())
+        .collect();
+    out.review_streak_days = streak(&days, today);
+    let states = reviews.states_of(user_id).await?;
+    #[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
+    if !states.is_empty() {
+        let sum: f64 = states.iter().map(|s| s.retrievability(now)).sum();
+        out.average_retrievability = Some((sum / states.len() as f64 * 1000.0).round() / 1000.0);
+    }
+    Ok(())
+}
+
+/// The user's numbers: review days in `tz`, the other series by UTC day.
 pub async fn me(
     db: &Database,
     user_id: ObjectId,
+    tz: chrono_tz::Tz,
     criteria: &SelectionCriteria,
     now: DateTime,
 ) -> Result<MeAnalytics, Error> {
@@ -309,6 +396,7 @@ pub async fn me(
     }
     out.questions_per_day = per_day.into_iter().collect();
     practice(db, user_id, criteria, now, &mut out).await?;
+    review_progress(db, user_id, tz, now, &mut out).await?;
     #[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
     if out.sessions_total > 0 {
         out.average_questions_per_session = out.questions_total as f64 / out.sessions_total as f64;

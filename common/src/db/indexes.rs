@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use mongodb::{Database, IndexModel, bson::doc, options::IndexOptions};
 
-use super::{attempts, exports, jobs, notifications, questions, sessions, tokens, usage, users};
+use super::{
+    attempts, exports, jobs, notifications, questions, reviews, sessions, tokens, usage, users,
+};
 
 fn index(keys: mongodb::bson::Document, options: Option<IndexOptions>) -> IndexModel {
     IndexModel::builder().keys(keys).options(options).build()
@@ -87,6 +89,38 @@ pub fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                 index(doc! { "session_id": 1 }, None),
                 // The user's progress over the last days; account deletion.
                 index(doc! { "user_id": 1, "created_at": -1 }, None),
+            ],
+        ),
+        (
+            reviews::COLLECTION,
+            vec![
+                // The due list, most overdue first (with the id tie-break of its cursor),
+                // across sessions, within one (a kind is then filtered on the way), or of
+                // one kind.
+                index(
+                    doc! { "user_id": 1, "due": 1, "_id": 1 },
+                    named(reviews::BY_USER_DUE),
+                ),
+                index(
+                    doc! { "user_id": 1, "session_id": 1, "due": 1, "_id": 1 },
+                    named(reviews::BY_USER_SESSION_DUE),
+                ),
+                index(
+                    doc! { "user_id": 1, "kind": 1, "due": 1, "_id": 1 },
+                    named(reviews::BY_USER_KIND_DUE),
+                ),
+                // Session deletion.
+                index(doc! { "session_id": 1 }, None),
+            ],
+        ),
+        (
+            reviews::LOGS_COLLECTION,
+            vec![
+                // Reviewed today, streaks; account deletion.
+                index(doc! { "user_id": 1, "reviewed_at": -1 }, None),
+                // Question and session deletion.
+                index(doc! { "question_id": 1 }, None),
+                index(doc! { "session_id": 1 }, None),
             ],
         ),
         (

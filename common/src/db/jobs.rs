@@ -396,6 +396,17 @@ impl Jobs {
             .map(drop)
     }
 
+    /// Ties a job to the session it created (so that deleting the session removes it).
+    pub async fn set_session(&self, id: &str, session_id: ObjectId) -> Result<(), Error> {
+        self.col
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$set": { "session_id": session_id } },
+            )
+            .await
+            .map(drop)
+    }
+
     /// Ends attempt `attempt` of the lease holder with `outcome`. Returns the updated
     /// record, or `None` when `owner` lost the job meanwhile (then nothing is written).
     pub async fn finish_attempt(

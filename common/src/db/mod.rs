@@ -7,6 +7,7 @@ mod indexes;
 pub mod jobs;
 pub mod notifications;
 pub mod questions;
+pub mod reviews;
 pub mod sessions;
 pub mod tokens;
 pub mod transaction;

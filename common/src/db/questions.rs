@@ -175,6 +175,15 @@ impl Questions {
             .await
     }
 
+    /// The user's questions among `ids` (any order; ids of others' questions are ignored).
+    pub async fn many(&self, user_id: ObjectId, ids: &[ObjectId]) -> Result<Vec<Question>, Error> {
+        self.col
+            .find(doc! { "_id": { "$in": ids }, "user_id": user_id })
+            .await?
+            .try_collect()
+            .await
+    }
+
     /// A session's questions, pinned first, then newest. The caller has checked that the
     /// session is the user's.
     pub async fn list(
@@ -294,12 +303,24 @@ impl Questions {
     ) -> Result<HashSet<ObjectId>, Error> {
         let sessions = self.db.collection::<Document>(sessions::COLLECTION);
         let attempts = self.db.collection::<Document>(super::attempts::COLLECTION);
+        let reviews = self.db.collection::<Document>(super::reviews::COLLECTION);
+        let review_logs = self
+            .db
+            .collection::<Document>(super::reviews::LOGS_COLLECTION);
         let col = self.col.clone_with_type::<Document>();
         super::transaction::run(
             self.db.client(),
-            (&sessions, &col, &attempts, ids, action),
+            (
+                &sessions,
+                &col,
+                &attempts,
+                &reviews,
+                &review_logs,
+                ids,
+                action,
+            ),
             |txn, context| {
-                let (sessions, col, attempts, ids, action) = *context;
+                let (sessions, col, attempts, reviews, review_logs, ids, action) = *context;
                 Box::pin(async move {
                     // Read in the transaction, so the counts adjusted below are exact.
                     let owned: Vec<Document> = col
@@ -327,8 +348,17 @@ impl Questions {
                     let set = match action {
                         BulkAction::Delete => {
                             col.delete_many(target).session(&mut *txn).await?;
+                            let gone = doc! { "$in": found.iter().collect::<Vec<_>>() };
                             attempts
-                                .delete_many(doc! { "question_id": { "$in": found.iter().collect::<Vec<_>>() } })
+                                .delete_many(doc! { "question_id": gone.clone() })
+                                .session(&mut *txn)
+                                .await?;
+                            reviews
+                                .delete_many(doc! { "_id": gone.clone() })
+                                .session(&mut *txn)
+                                .await?;
+                            review_logs
+                                .delete_many(doc! { "question_id": gone })
                                 .session(&mut *txn)
                                 .await?;
                             for (sid, n) in per_session {

@@ -114,14 +114,33 @@ impl Sessions {
         if let Some(description) = &patch.description {
             set.insert("description", description);
         }
+        let mut unset = Document::new();
+        for (field, value) in [
+            ("company", &patch.company),
+            ("job_description", &patch.job_description),
+        ] {
+            match value.as_deref() {
+                Some("") => {
+                    unset.insert(field, "");
+                }
+                Some(text) => {
+                    set.insert(field, text);
+                }
+                None => {}
+            }
+        }
         if let Some(minutes) = patch.duration_minutes {
             set.insert("duration_minutes", i64::from(minutes));
         }
         if let Some(status) = patch.status {
             set.insert("status", status.as_str());
         }
+        let mut update = doc! { "$set": set };
+        if !unset.is_empty() {
+            update.insert("$unset", unset);
+        }
         self.col
-            .find_one_and_update(doc! { "_id": id, "user_id": user_id }, doc! { "$set": set })
+            .find_one_and_update(doc! { "_id": id, "user_id": user_id }, update)
             .return_document(ReturnDocument::After)
             .await
     }
@@ -132,10 +151,21 @@ impl Sessions {
         let questions = self.db.collection::<Document>(questions::COLLECTION);
         let jobs = self.db.collection::<Document>(jobs::COLLECTION);
         let attempts = self.db.collection::<Document>(super::attempts::COLLECTION);
+        let reviews = self.db.collection::<Document>(super::reviews::COLLECTION);
+        let review_logs = self
+            .db
+            .collection::<Document>(super::reviews::LOGS_COLLECTION);
         super::transaction::run(
             self.db.client(),
-            (&self.col, &questions, &jobs, &attempts),
-            |txn, (sessions, questions, jobs, attempts)| {
+            (
+                &self.col,
+                &questions,
+                &jobs,
+                &attempts,
+                &reviews,
+                &review_logs,
+            ),
+            |txn, (sessions, questions, jobs, attempts, reviews, review_logs)| {
                 Box::pin(async move {
                     let deleted = sessions
                         .delete_one(doc! { "_id": id, "user_id": user_id })
@@ -147,10 +177,11 @@ impl Sessions {
                             .delete_many(doc! { "session_id": id })
                             .session(&mut *txn)
                             .await?;
-                        attempts
-                            .delete_many(doc! { "session_id": id })
-                            .session(&mut *txn)
-                            .await?;
+                        for col in [attempts, reviews, review_logs] {
+                            col.delete_many(doc! { "session_id": id })
+                                .session(&mut *txn)
+                                .await?;
+                        }
                         // A job still running for it finds the session gone and ends.
                         jobs.delete_many(doc! { "session_id": id })
                             .session(&mut *txn)

@@ -42,13 +42,22 @@ impl Users {
         self.col.find_one(doc! { "_id": id }).await
     }
 
-    /// Sets the display name; returns the updated account.
-    pub async fn set_fullname(&self, id: ObjectId, fullname: &str) -> Result<Option<User>, Error> {
+    /// Sets the fields given (display name, time zone); returns the updated account.
+    pub async fn set_profile(
+        &self,
+        id: ObjectId,
+        fullname: Option<&str>,
+        time_zone: Option<&str>,
+    ) -> Result<Option<User>, Error> {
+        let mut set = doc! { "updated_at": DateTime::now() };
+        if let Some(name) = fullname {
+            set.insert("fullname", name);
+        }
+        if let Some(tz) = time_zone {
+            set.insert("time_zone", tz);
+        }
         self.col
-            .find_one_and_update(
-                doc! { "_id": id },
-                doc! { "$set": { "fullname": fullname, "updated_at": DateTime::now() } },
-            )
+            .find_one_and_update(doc! { "_id": id }, doc! { "$set": set })
             .return_document(mongodb::options::ReturnDocument::After)
             .await
     }

@@ -21,6 +21,8 @@ pub enum JobKind {
     Probe,
     /// Grade a practice attempt.
     GradeAttempt,
+    /// Read a job advertisement, create a session for it and generate its first questions.
+    SessionFromJobDescription,
 }
 
 impl JobKind {
@@ -33,6 +35,7 @@ impl JobKind {
             Self::Email => "email",
             Self::Probe => "probe",
             Self::GradeAttempt => "grade_attempt",
+            Self::SessionFromJobDescription => "session_from_job_description",
         }
     }
 
@@ -40,9 +43,10 @@ impl JobKind {
     pub fn queue(self) -> &'static str {
         use crate::jobs::queues;
         match self {
-            Self::GenerateQuestions | Self::RegenerateQuestion | Self::Probe => {
-                queues::QUESTION_GENERATION
-            }
+            Self::GenerateQuestions
+            | Self::RegenerateQuestion
+            | Self::Probe
+            | Self::SessionFromJobDescription => queues::QUESTION_GENERATION,
             Self::ExportSession => queues::EXPORT,
             Self::Email => queues::EMAIL,
             Self::GradeAttempt => queues::GRADING,
@@ -205,6 +209,36 @@ pub struct GeneratePayload {
     pub difficulty: Option<crate::domain::question::Difficulty>,
 }
 
+/// Parameters of a job that prepares a session from a job advertisement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FromJobDescriptionPayload {
+    /// The advertisement (validated, at most 20,000 characters).
+    pub text: String,
+    /// Questions to generate first (1–10).
+    pub count: u32,
+}
+
+/// What reading the advertisement found and what the job made of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FromJobDescriptionOutput {
+    /// The session created.
+    pub session_id: String,
+    /// Its role.
+    pub role: String,
+    /// Its experience level.
+    pub experience: crate::domain::session::Experience,
+    /// Its topics.
+    pub topics: Vec<String>,
+    /// The company, when the advert names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    /// `ai` or `offline` (absent when an earlier attempt of the job read the advert).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extracted_by: Option<String>,
+    /// The first questions.
+    pub generated: GenerateOutput,
+}
+
 /// Parameters of a regeneration job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegeneratePayload {
@@ -292,6 +326,8 @@ pub enum JobOutput {
     Probe(ProbeOutput),
     /// `grade_attempt`.
     GradeAttempt(crate::domain::attempt::GradeOutput),
+    /// `session_from_job_description`.
+    SessionFromJobDescription(FromJobDescriptionOutput),
 }
 
 impl JobRecord {
@@ -311,6 +347,7 @@ impl JobRecord {
             JobKind::Email => JobOutput::Email(read(doc)?),
             JobKind::Probe => JobOutput::Probe(read(doc)?),
             JobKind::GradeAttempt => JobOutput::GradeAttempt(read(doc)?),
+            JobKind::SessionFromJobDescription => JobOutput::SessionFromJobDescription(read(doc)?),
         }))
     }
 }

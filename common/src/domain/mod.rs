@@ -3,6 +3,7 @@
 pub mod attempt;
 pub mod job;
 pub mod question;
+pub mod review;
 pub mod session;
 pub mod user;
 

@@ -79,6 +79,10 @@ pub struct SessionPatch {
     pub topics: Option<Vec<String>>,
     /// New description.
     pub description: Option<String>,
+    /// New company ("" clears it).
+    pub company: Option<String>,
+    /// New job description ("" clears it).
+    pub job_description: Option<String>,
     /// New planned duration.
     pub duration_minutes: Option<u32>,
     /// New status.
@@ -108,6 +112,12 @@ pub struct Session {
     pub topics: Vec<String>,
     /// Free-text description.
     pub description: String,
+    /// The company applied to (at most 100 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    /// The job advertisement prepared for (at most 20,000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_description: Option<String>,
     /// Where the session stands.
     pub status: SessionStatus,
     /// Planned duration in minutes.
@@ -172,6 +182,24 @@ impl Topics {
 pub fn parse_description(raw: &str) -> Result<String, Invalid> {
     let text = raw.trim();
     check_length("description", text, 0, 500)?;
+    Ok(text.to_owned())
+}
+
+/// A company name: at most 100 characters, no control characters.
+pub fn parse_company(raw: &str) -> Result<String, Invalid> {
+    let text = raw.trim();
+    check_length("company", text, 0, 100)?;
+    no_control("company", text)?;
+    Ok(text.to_owned())
+}
+
+/// The longest job description, in characters.
+pub const JOB_DESCRIPTION_MAX: usize = 20_000;
+
+/// A job advertisement: at most 20,000 characters.
+pub fn parse_job_description(field: &'static str, raw: &str) -> Result<String, Invalid> {
+    let text = raw.trim();
+    check_length(field, text, 0, JOB_DESCRIPTION_MAX)?;
     Ok(text.to_owned())
 }
 

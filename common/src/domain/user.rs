@@ -48,8 +48,43 @@ impl Email {
     }
 }
 
+/// An IANA time zone name (`Europe/Paris`, `Pacific/Auckland`, `UTC`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeZone(pub chrono_tz::Tz);
+
+impl Default for TimeZone {
+    fn default() -> Self {
+        Self(chrono_tz::UTC)
+    }
+}
+
+impl TimeZone {
+    /// Validates `raw` (field `time_zone`).
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        raw.trim().parse::<chrono_tz::Tz>().map(Self).map_err(|_| {
+            Invalid::new(
+                "time_zone",
+                "must be an IANA time zone such as Europe/Paris",
+            )
+        })
+    }
+
+    /// The user's zone (UTC when unset or no longer known).
+    pub fn of(user: &User) -> Self {
+        user.time_zone
+            .as_deref()
+            .and_then(|tz| tz.parse().ok())
+            .map_or(Self(chrono_tz::UTC), Self)
+    }
+
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+}
+
 /// A person's name: 2–100 characters after trimming, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FullName(String);
 
 impl FullName {
@@ -111,6 +146,9 @@ pub struct User {
     /// verification existed read as unverified).
     #[serde(default)]
     pub email_verified: bool,
+    /// IANA time zone for days, streaks and "today" (UTC when not set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     /// Creation time.
     pub created_at: DateTime,
     /// Last change.

@@ -6,7 +6,8 @@ use bson::oid::ObjectId;
 use super::{Error, Stores};
 use crate::db::{
     attempts::Attempts, exports::Exports, jobs::Jobs, notifications::Notifications,
-    questions::Questions, sessions::Sessions, tokens::Tokens, usage::AiUsage, users::Users,
+    questions::Questions, reviews::Reviews, sessions::Sessions, tokens::Tokens, usage::AiUsage,
+    users::Users,
 };
 
 /// Deletes the user and everything they own: export files and records, then the MongoDB
@@ -23,6 +24,7 @@ pub async fn delete(stores: &Stores, user_id: ObjectId) -> Result<(), Error> {
     Jobs::new(db).delete_user(user_id).await?;
     AiUsage::new(db).delete_user(user_id).await?;
     Attempts::new(db).delete_user(user_id).await?;
+    Reviews::new(db).delete_user(user_id).await?;
     Questions::new(db).delete_user(user_id).await?;
     Sessions::new(db).delete_user(user_id).await?;
     Users::new(db).delete(user_id).await?;

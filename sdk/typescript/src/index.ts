@@ -21,6 +21,9 @@ export type LiveEvent = Schemas["LiveEventData"];
 export type Problem = Schemas["Problem"];
 export type Attempt = Schemas["AttemptView"];
 export type Grade = Schemas["Grade"];
+export type Rating = Schemas["Rating"];
+export type ReviewSchedule = Schemas["ReviewView"];
+export type DueItem = Schemas["DueItem"];
 
 /** The two tokens a signed-in client holds. */
 export interface StoredTokens {
@@ -117,6 +120,13 @@ export interface ApiClient {
     answer: string,
     options?: WaitOptions & { durationSecs?: number; idempotencyKey?: string },
   ): Promise<Attempt>;
+  /** Rates how well a question was recalled; returns its new FSRS schedule. */
+  review(questionId: string, rating: Rating): Promise<ReviewSchedule>;
+  /**
+   * Every question due for review now (most overdue first), following the cursor across
+   * pages. Narrow it to a session or a kind.
+   */
+  dueReviews(filter?: { sessionId?: string; kind?: Schemas["QuestionKind"] }): Promise<DueItem[]>;
 }
 
 const AUTH_PATHS = ["/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/refresh"];
@@ -265,7 +275,32 @@ export function createApiClient(options: ClientOptions): ApiClient {
     return data;
   };
 
-  return { api, tokens, signIn, signOut, waitForJob, subscribe, practise };
+  const review = async (questionId: string, rating: Rating): Promise<ReviewSchedule> => {
+    const { data, error, response } = await api.POST("/api/v1/questions/{question_id}/reviews", {
+      params: { path: { question_id: questionId } },
+      body: { rating },
+    });
+    if (error !== undefined) throw new ApiError(response.status, error);
+    return data;
+  };
+
+  const dueReviews = async (
+    filter: { sessionId?: string; kind?: Schemas["QuestionKind"] } = {},
+  ): Promise<DueItem[]> => {
+    const items: DueItem[] = [];
+    let cursor: string | undefined;
+    do {
+      const { data, error, response } = await api.GET("/api/v1/reviews/due", {
+        params: { query: { session_id: filter.sessionId, kind: filter.kind, limit: 100, cursor } },
+      });
+      if (error !== undefined) throw new ApiError(response.status, error);
+      items.push(...data.items);
+      cursor = data.next_cursor ?? undefined;
+    } while (cursor);
+    return items;
+  };
+
+  return { api, tokens, signIn, signOut, waitForJob, subscribe, practise, review, dueReviews };
 }
 
 /** One Server-Sent Events message. */

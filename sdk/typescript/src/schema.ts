@@ -399,6 +399,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/sessions/from-job-description": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Prepare for a job advertisement: a background job reads the role, experience level,
+         *     topics and company from it (the AI provider, or offline rules), creates a session
+         *     holding the advert, and generates its first questions; the job's result names the
+         *     session. Honours `Idempotency-Key`; counts against the generation limits and the
+         *     daily AI budget.
+         */
+        post: operations["sessions_from_job_description"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/questions/{question_id}/regenerate": {
         parameters: {
             query?: never;
@@ -455,6 +478,47 @@ export interface paths {
         post?: never;
         /** Delete an attempt (its score leaves the statistics). */
         delete: operations["attempts_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/questions/{question_id}/reviews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rate how well you recalled a question without answering it; FSRS schedules its next
+         *     review. (A graded practice attempt rates it too: score below 40 is `again`, 40–64
+         *     `hard`, 65–84 `good`, 85 and above `easy`.)
+         */
+        post: operations["reviews_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reviews/due": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Questions due for review across the caller's sessions, most overdue first. Only
+         *     questions reviewed or answered at least once have a schedule.
+         */
+        get: operations["reviews_due"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -929,6 +993,11 @@ export interface components {
             succeeded: number;
         };
         /**
+         * @description Where a question stands in FSRS.
+         * @enum {string}
+         */
+        CardState: "new" | "learning" | "review" | "relearning";
+        /**
          * CategoryCount
          * @description Questions of one category.
          */
@@ -1007,6 +1076,13 @@ export interface components {
              * @default
              */
             description?: string;
+            /** @description The company applied to, at most 100 characters. */
+            company?: string;
+            /**
+             * @description The job advertisement to prepare for, at most 20,000 characters (generation uses
+             *     it).
+             */
+            job_description?: string;
             /**
              * Format: int64
              * @description 1–300 minutes; 60 when omitted.
@@ -1099,6 +1175,30 @@ export interface components {
             hard: number;
         };
         /**
+         * DueItem
+         * @description A due question with its schedule.
+         */
+        DueItem: {
+            /** @description The question. */
+            question: components["schemas"]["QuestionView"] & unknown;
+            /** @description Its schedule. */
+            review: components["schemas"]["ReviewView"] & unknown;
+        };
+        /**
+         * DuePage
+         * @description A page of due questions, most overdue first.
+         */
+        DuePage: {
+            /** @description The questions. */
+            items: components["schemas"]["DueItem"][];
+            /**
+             * @description Pass as `cursor` for the next page; absent on the last page. Pages follow the list
+             *     as it was at the first page: a question reviewed meanwhile is not listed again, and
+             *     one that became due meanwhile waits for the next first page.
+             */
+            next_cursor?: string;
+        };
+        /**
          * @description Seniority the questions target.
          * @enum {string}
          */
@@ -1136,6 +1236,19 @@ export interface components {
              * @description The account's email address.
              */
             email: string;
+        };
+        /**
+         * FromJobDescriptionRequest
+         * @description A job advertisement to prepare for.
+         */
+        FromJobDescriptionRequest: {
+            /** @description The advertisement, 50–20,000 characters. */
+            text: string;
+            /**
+             * Format: uint32
+             * @description Questions to generate first, 1–10 (5 when omitted).
+             */
+            count?: number;
         };
         /**
          * GenerateRequest
@@ -1230,7 +1343,7 @@ export interface components {
          * @description What a job does.
          * @enum {string}
          */
-        JobKind: "generate_questions" | "regenerate_question" | "export_session" | "email" | "probe" | "grade_attempt";
+        JobKind: "generate_questions" | "regenerate_question" | "export_session" | "email" | "probe" | "grade_attempt" | "session_from_job_description";
         /**
          * JobPage
          * @description A page of jobs, newest first.
@@ -1321,6 +1434,21 @@ export interface components {
             score?: number;
             /** @description `grade_attempt`: `ai` or `offline`. */
             grader?: string;
+            /** @description `session_from_job_description`: the session created. */
+            session_id?: string;
+            /** @description `session_from_job_description`: the role read from the advert. */
+            role?: string;
+            /** @description `session_from_job_description`: the experience level read from the advert. */
+            experience?: string;
+            /** @description `session_from_job_description`: the topics read from the advert. */
+            topics?: string[];
+            /** @description `session_from_job_description`: the company, when the advert names it. */
+            company?: string;
+            /**
+             * @description `session_from_job_description`: `ai` or `offline` (absent when a retried attempt
+             *     found the session already made).
+             */
+            extracted_by?: string;
         };
         /**
          * @description Where a job stands.
@@ -1506,6 +1634,28 @@ export interface components {
              *     first.
              */
             weakest_categories: components["schemas"]["CategoryScoreView"][];
+            /**
+             * Format: int64
+             * @description Questions due for review by the end of today (in the profile's time zone).
+             */
+            due_today: number;
+            /**
+             * Format: int64
+             * @description Reviews (ratings and graded attempts) made today.
+             */
+            reviewed_today: number;
+            /**
+             * Format: int64
+             * @description Consecutive days with at least one review, ending today (or yesterday while today
+             *     has none yet), in the profile's time zone.
+             */
+            review_streak_days: number;
+            /**
+             * Format: double
+             * @description The chance of recalling a reviewed question now (FSRS), averaged; absent before the
+             *     first review.
+             */
+            average_retrievability?: number;
             /** @description Today's AI token budget (live, not cached). */
             ai_tokens: components["schemas"]["TokenBudgetView"] & unknown;
         };
@@ -1695,6 +1845,11 @@ export interface components {
             updated_at: string;
         };
         /**
+         * @description How well the user recalled a question.
+         * @enum {string}
+         */
+        Rating: "again" | "hard" | "good" | "easy";
+        /**
          * Readiness
          * @description Every dependency answered.
          */
@@ -1741,6 +1896,64 @@ export interface components {
             code: string;
             /** @description 8–128 characters. */
             new_password: string;
+        };
+        /**
+         * ReviewRequest
+         * @description A rating given without answering.
+         */
+        ReviewRequest: {
+            /** @description How well you recalled the answer. */
+            rating: components["schemas"]["Rating"] & unknown;
+        };
+        /**
+         * ReviewView
+         * @description A question's review schedule (FSRS).
+         */
+        ReviewView: {
+            /** @description The question. */
+            question_id: string;
+            /**
+             * Format: date-time
+             * @description When it is due next.
+             */
+            due: string;
+            /**
+             * Format: int64
+             * @description Days from the last review to `due`.
+             */
+            scheduled_days: number;
+            /** @description FSRS state. */
+            state: components["schemas"]["CardState"] & unknown;
+            /**
+             * Format: double
+             * @description FSRS stability: days until the chance of recall falls to 90 %.
+             */
+            stability: number;
+            /**
+             * Format: double
+             * @description FSRS difficulty, 1–10.
+             */
+            difficulty: number;
+            /**
+             * Format: int32
+             * @description Reviews so far (graded attempts included).
+             */
+            reps: number;
+            /**
+             * Format: int32
+             * @description Times forgotten after being learnt.
+             */
+            lapses: number;
+            /**
+             * Format: date-time
+             * @description The last review.
+             */
+            last_review: string;
+            /**
+             * Format: double
+             * @description The chance of recalling it now, 0–1.
+             */
+            retrievability: number;
         };
         /**
          * SearchHit
@@ -1857,6 +2070,10 @@ export interface components {
             topics: string[];
             /** @description Free-text description ("" when none). */
             description: string;
+            /** @description The company applied to. */
+            company?: string;
+            /** @description The job advertisement prepared for. */
+            job_description?: string;
             /** @description Where the session stands. */
             status: components["schemas"]["SessionStatus"] & unknown;
             /**
@@ -2006,6 +2223,8 @@ export interface components {
         UpdateProfileRequest: {
             /** @description 2–100 characters. */
             fullname?: string;
+            /** @description An IANA time zone (`Europe/Paris`): days, "today" and review streaks follow it. */
+            time_zone?: string;
         };
         /**
          * UpdateQuestionRequest
@@ -2038,6 +2257,10 @@ export interface components {
             experience?: components["schemas"]["Experience"] & unknown;
             /** @description Replaces the topics (up to 10). */
             topics?: string[];
+            /** @description The company, at most 100 characters; "" clears it. */
+            company?: string;
+            /** @description The job advertisement, at most 20,000 characters; "" clears it. */
+            job_description?: string;
             /** @description At most 500 characters; "" clears it. */
             description?: string;
             /**
@@ -2064,6 +2287,8 @@ export interface components {
              *     /api/v1/auth/verify-email`). Everything works without it except operator rights.
              */
             email_verified: boolean;
+            /** @description IANA time zone of days, "today" and review streaks (`UTC` unless set). */
+            time_zone: string;
             /**
              * Format: date-time
              * @description Creation time.
@@ -5476,6 +5701,141 @@ export interface operations {
             };
         };
     };
+    sessions_from_job_description: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Repeating a request with the same key (within 24 h) returns the same job. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["FromJobDescriptionRequest"];
+            };
+        };
+        responses: {
+            /** @description Queued; follow `status_url` or `events_url`. */
+            202: {
+                headers: {
+                    /** @description The job's status URL. */
+                    LOCATION: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["JobAccepted"];
+                };
+            };
+            /** @description The request is malformed or fails validation. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (operator endpoints). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 1 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is well-formed but its values are not acceptable. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     questions_regenerate: {
         parameters: {
             query?: never;
@@ -5975,6 +6335,256 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The request is malformed or fails validation. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (operator endpoints). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is well-formed but its values are not acceptable. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reviews_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A question of the caller's (anything else is 404). */
+                question_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["ReviewRequest"];
+            };
+        };
+        responses: {
+            /** @description The question's schedule after the rating. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ReviewView"];
+                };
+            };
+            /** @description The request is malformed or fails validation. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid or expired credentials. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (operator endpoints). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The resource does not exist, or belongs to someone else. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than 1 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is not `application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request is well-formed but its values are not acceptable. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; retry after the given number of seconds. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying. */
+                    "RETRY-AFTER": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected error; the cause is logged with the request id. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /**
+             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
+             *     later (after `Retry-After` seconds when given).
+             */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying, when known. */
+                    "RETRY-AFTER"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reviews_due: {
+        parameters: {
+            query?: {
+                /** @description Only this session's questions. */
+                session_id?: string;
+                /** @description Only questions of this kind. */
+                kind?: components["schemas"]["QuestionKind"];
+                /** @description Items per page, 1–100 (default 20). */
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["DuePage"];
+                };
             };
             /** @description The request is malformed or fails validation. */
             400: {

@@ -131,6 +131,31 @@ describe("SDK journey against the live services", () => {
     ]);
   });
 
+  it("reviews questions and lists what is due", async () => {
+    const { api } = client;
+    const created = await api.POST("/api/v1/sessions", {
+      body: { role: "Backend Engineer", experience: "senior", topics: ["rust"] },
+    });
+    const sessionId = created.data!.id;
+    const ids: string[] = [];
+    for (const n of [1, 2]) {
+      const added = await api.POST("/api/v1/sessions/{session_id}/questions", {
+        params: { path: { session_id: sessionId } },
+        body: { question: `Review question ${n}: what is a borrow?`, answer: "A reference that does not own its value." },
+      });
+      ids.push(added.data!.id);
+    }
+    const again = await client.review(ids[0]!, "again");
+    const easy = await client.review(ids[1]!, "easy");
+    expect(again.scheduled_days).toBeLessThan(easy.scheduled_days);
+    expect(easy.reps).toBe(1);
+    // Nothing is due yet: both come back on later days.
+    expect(await client.dueReviews({ sessionId })).toEqual([]);
+    const me = await api.GET("/api/v1/analytics/me");
+    expect(me.data!.reviewed_today).toBeGreaterThanOrEqual(2);
+    expect(me.data!.review_streak_days).toBeGreaterThanOrEqual(1);
+  });
+
   it("refreshes an expired access token once and retries the call", async () => {
     const before = client.tokens.get()!;
     client.tokens.set({ ...before, accessToken: "not-a-valid-token" });

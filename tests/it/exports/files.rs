@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{download, export, seeded_session};
 use crate::support::TestApp;
 
-pub const COLUMNS: [&str; 9] = [
+pub const COLUMNS: [&str; 10] = [
     "No.",
     "Question",
     "Answer",
@@ -16,6 +16,7 @@ pub const COLUMNS: [&str; 9] = [
     "Notes",
     "Created",
     "Last score",
+    "Next review",
 ];
 
 /// The expected cells of each question, in list order.
@@ -100,7 +101,7 @@ async fn xlsx_holds_every_question_with_its_cells() {
         .iter()
         .position(|r| r.first().map(String::as_str) == Some("No."))
         .unwrap();
-    assert_eq!(rows[header][..9], COLUMNS.map(str::to_owned));
+    assert_eq!(rows[header][..10], COLUMNS.map(str::to_owned));
     let body = &rows[header + 1..];
     assert_eq!(body.len(), questions.len());
     for (row, want) in body.iter().zip(expected(&questions)) {

@@ -2,6 +2,7 @@
 //! for an OpenAI-compatible server.
 
 mod cap;
+mod job_description;
 mod provider;
 mod regenerate;
 

@@ -175,9 +175,22 @@ async fn a_rubric_reply_is_stored_whole_and_counted_everywhere() {
     let url = export["result"]["download_url"].as_str().unwrap();
     let text = crate::exports::download(url).await.text().await.unwrap();
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    assert_eq!(reader.headers().unwrap().iter().last(), Some("Last score"));
+    let headers: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (score, due) = (col("Last score"), col("Next review"));
     let row = reader.records().next().unwrap().unwrap();
-    assert_eq!(row.iter().last(), Some("80"));
+    assert_eq!(&row[score], "80");
+    // Graded attempts are reviews: the question has a review date.
+    let next_review = chrono::NaiveDate::parse_from_str(&row[due], "%Y-%m-%d").unwrap();
+    assert!(
+        next_review > chrono::Utc::now().date_naive(),
+        "{next_review}"
+    );
 
     // Deleting an attempt takes its score out of the statistics.
     let resp = app
@@ -419,4 +432,131 @@ async fn attempts_go_with_their_session_and_account() {
     let resp = app.delete_as(&me.access, "/api/v1/me").await;
     assert_eq!(resp.status(), 204);
     assert_eq!(attempts.count_documents(bson::doc! {}).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn question_kinds_are_asked_for_stored_labelled_and_filterable() {
+    let (llm, app, _worker, me) = setup(&[]).await;
+    let sid = session(&app, &me.access, &["Leadership"]).await;
+    let item = |q: &str, kind: &str| json!({ "question": q, "answer": "A model answer of enough length.", "difficulty": "medium", "category": "Mixed", "kind": kind });
+    llm.script([Reply::Content(
+        json!({ "questions": [
+            item("Tell me about a time you led a project under pressure.", "behavioural"),
+            item("How would you design a URL shortener?", "system-design"),
+            item("Reverse a linked list in place.", "coding"),
+            item("What is a mutex?", "technical"),
+        ] })
+        .to_string(),
+    )]);
+    let job =
+        crate::generation::run_generation(&app, &me.access, &sid, json!({ "count": 4 })).await;
+    assert_eq!(job["result"]["questions_added"], 4, "{job}");
+    let schema = &llm.requests()[0]["response_format"]["json_schema"]["schema"];
+    assert_eq!(
+        schema["properties"]["questions"]["items"]["properties"]["kind"]["enum"],
+        json!(["technical", "behavioural", "system-design", "coding"])
+    );
+
+    // A question from before kinds existed reads, and filters, as technical.
+    let old = question(
+        &app,
+        &me,
+        &sid,
+        "What is a deadlock and how do you avoid it?",
+        "technical",
+    )
+    .await;
+    app.db()
+        .await
+        .collection::<bson::Document>("questions")
+        .update_one(
+            bson::doc! { "_id": bson::oid::ObjectId::parse_str(&old).unwrap() },
+            bson::doc! { "$unset": { "kind": "" } },
+        )
+        .await
+        .unwrap();
+    let list = |kind: &'static str| {
+        let app = &app;
+        let token = me.access.clone();
+        let sid = sid.clone();
+        async move {
+            let page = app
+                .get_json(
+                    &token,
+                    &format!("/api/v1/sessions/{sid}/questions?kind={kind}"),
+                )
+                .await;
+            let mut texts: Vec<String> = page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|q| {
+                    assert_eq!(q["kind"], kind);
+                    q["question"].as_str().unwrap().to_owned()
+                })
+                .collect();
+            texts.sort();
+            texts
+        }
+    };
+    assert_eq!(
+        list("technical").await,
+        [
+            "What is a deadlock and how do you avoid it?",
+            "What is a mutex?"
+        ]
+    );
+    assert_eq!(list("behavioural").await.len(), 1);
+    assert_eq!(
+        list("system-design").await,
+        ["How would you design a URL shortener?"]
+    );
+    assert_eq!(list("coding").await, ["Reverse a linked list in place."]);
+    assert_problem(
+        app.get_as(
+            &me.access,
+            &format!("/api/v1/sessions/{sid}/questions?kind=poetry"),
+        )
+        .await,
+        400,
+    )
+    .await;
+
+    // Changing a kind; the bank labels its questions too.
+    let resp = app
+        .patch_as(
+            &me.access,
+            &format!("/api/v1/questions/{old}"),
+            &json!({ "kind": "coding" }),
+        )
+        .await;
+    assert_eq!(resp.json::<Value>().await.unwrap()["kind"], "coding");
+    let bank_app = TestApp::spawn_with(vars_with(None, &[])).await;
+    let _bank_worker = bank_app.spawn_worker().await;
+    let other = bank_app.register().await;
+    let resp = bank_app
+        .post_as(
+            &other.access,
+            "/api/v1/sessions",
+            &json!({ "role": "Engineering Manager", "experience": "senior", "topics": ["Behavioral"] }),
+        )
+        .await;
+    let bank_sid = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let job = crate::generation::run_generation(
+        &bank_app,
+        &other.access,
+        &bank_sid,
+        json!({ "count": 3 }),
+    )
+    .await;
+    assert_eq!(job["result"]["source"], "bank", "{job}");
+    let kinds: Vec<Value> = crate::generation::questions(&bank_app, &other.access, &bank_sid)
+        .await
+        .iter()
+        .map(|q| q["kind"].clone())
+        .collect();
+    assert_eq!(kinds, vec![json!("behavioural"); 3]);
 }

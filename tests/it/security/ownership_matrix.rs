@@ -23,6 +23,7 @@ fn body_for(operation_id: &str) -> Option<Value> {
         "questions_regenerate" => json!({}),
         "sessions_export" => json!({ "format": "csv" }),
         "attempts_create" => json!({ "answer": "Someone else's answer." }),
+        "reviews_create" => json!({ "rating": "easy" }),
         _ => return None,
     })
 }
@@ -123,6 +124,7 @@ async fn every_operation_with_an_id_hides_other_users_resources() {
         "attempts_create",
         "attempts_get",
         "attempts_delete",
+        "reviews_create",
     ] {
         assert!(
             checked.iter().any(|c| c == expected),

@@ -53,7 +53,7 @@ async fn the_documented_indexes_exist() {
 }
 
 /// `field:direction,...` whatever numeric type the server used for the directions.
-fn pattern(keys: &Document) -> String {
+pub fn pattern(keys: &Document) -> String {
     keys.iter()
         .map(|(k, v)| {
             let dir = match v {
@@ -70,7 +70,7 @@ fn pattern(keys: &Document) -> String {
 }
 
 /// The stage that reads the collection, wherever the planner nested it.
-fn scan_stage(plan: &Document) -> Option<Document> {
+pub fn scan_stage(plan: &Document) -> Option<Document> {
     let stage = plan.get_str("stage").unwrap_or_default();
     if stage == "IXSCAN" || stage == "COLLSCAN" {
         return Some(plan.clone());

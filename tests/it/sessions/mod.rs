@@ -4,7 +4,7 @@
 mod bulk;
 mod cap;
 mod crud;
-mod indexes;
+pub(crate) mod indexes;
 mod ownership;
 mod questions;
 mod search;

@@ -4,6 +4,7 @@
 pub mod bank;
 pub mod breaker;
 pub mod cache;
+pub mod jd;
 pub mod openai;
 pub mod parse;
 pub mod screen;
@@ -39,6 +40,12 @@ pub struct Brief {
     pub count: u32,
     /// Questions the session already has (the model is told to avoid them).
     pub existing: Vec<String>,
+    /// The session's free-text description ("" when none).
+    pub description: String,
+    /// The company applied to.
+    pub company: Option<String>,
+    /// The job advertisement prepared for.
+    pub job_description: Option<String>,
 }
 
 /// `value` as JSON that cannot close the tag it sits in (`<` is escaped).
@@ -70,10 +77,21 @@ impl Brief {
         if self.topics.is_empty() {
             p.push_str(" Without topics, cover the core skills of the role.");
         }
-        p.push_str(&format!(
-            "\n<brief>\n{}\n</brief>",
-            quoted(&serde_json::json!({ "role": self.role, "topics": self.topics }))
-        ));
+        let mut brief = serde_json::json!({ "role": self.role, "topics": self.topics });
+        if !self.description.is_empty() {
+            brief["description"] = self.description.clone().into();
+        }
+        if let Some(company) = &self.company {
+            brief["company"] = company.clone().into();
+        }
+        if let Some(jd) = &self.job_description {
+            brief["job_description"] = jd.clone().into();
+            p.push_str(
+                " Aim the questions at the job description in <brief>: its responsibilities, \
+                 stack and requirements.",
+            );
+        }
+        p.push_str(&format!("\n<brief>\n{}\n</brief>", quoted(&brief)));
         if !self.existing.is_empty() {
             p.push_str(&format!(
                 "\nDo not repeat or rephrase any question in <existing_questions>.\n\
@@ -88,9 +106,13 @@ impl Brief {
     /// experience, topics, difficulty): a reply to it is never cached for others.
     pub fn has_user_text(&self) -> bool {
         !self.existing.is_empty()
+            || !self.description.is_empty()
+            || self.company.is_some()
+            || self.job_description.is_some()
     }
 
-    /// The screen for replies to this brief.
+    /// The screen for replies to this brief: links and addresses, and text copied from
+    /// the user-written questions (a question may well quote its job description).
     pub fn screen(&self) -> Screen {
         Screen::new(self.existing.iter().map(String::as_str))
     }

@@ -11,7 +11,7 @@ use bson::oid::ObjectId;
 use common::domain::{job::ExportFormat, question::Question, session::Session};
 
 /// The columns of every format, in order.
-pub const COLUMNS: [&str; 9] = [
+pub const COLUMNS: [&str; 10] = [
     "No.",
     "Question",
     "Answer",
@@ -21,6 +21,7 @@ pub const COLUMNS: [&str; 9] = [
     "Notes",
     "Created",
     "Last score",
+    "Next review",
 ];
 
 /// One question as exported.
@@ -44,6 +45,8 @@ pub struct Row {
     pub created: String,
     /// The newest graded practice attempt's score (none when never answered).
     pub last_score: Option<i32>,
+    /// When it is due for review, `YYYY-MM-DD` (UTC; "" when never reviewed).
+    pub next_review: String,
 }
 
 impl Row {
@@ -60,11 +63,14 @@ impl Row {
         if let Some(score) = self.last_score {
             meta.push_str(&format!(" · Last score: {score}/100"));
         }
+        if !self.next_review.is_empty() {
+            meta.push_str(&format!(" · Next review: {}", self.next_review));
+        }
         meta
     }
 
     /// The cells, in [`COLUMNS`] order.
-    pub fn cells(&self) -> [String; 9] {
+    pub fn cells(&self) -> [String; 10] {
         [
             self.no.to_string(),
             self.question.clone(),
@@ -75,8 +81,18 @@ impl Row {
             self.notes.clone(),
             self.created.clone(),
             self.last_score.map(|s| s.to_string()).unwrap_or_default(),
+            self.next_review.clone(),
         ]
     }
+}
+
+/// Practice progress of a session's questions.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// The newest graded attempt's score per question.
+    pub last_scores: BTreeMap<ObjectId, i32>,
+    /// The review due date per reviewed question.
+    pub due: BTreeMap<ObjectId, bson::DateTime>,
 }
 
 /// A session's questions ready to render.
@@ -101,12 +117,12 @@ fn stamp(t: bson::DateTime) -> String {
 }
 
 impl Sheet {
-    /// The sheet of `session` with `questions` (in list order) and their last practice
-    /// scores.
+    /// The sheet of `session` with `questions` (in list order), their last practice
+    /// scores and review due dates.
     pub fn new(
         session: &Session,
         questions: Vec<Question>,
-        last_scores: &BTreeMap<ObjectId, i32>,
+        progress: &Progress,
         now: bson::DateTime,
     ) -> Self {
         Self {
@@ -120,7 +136,10 @@ impl Sheet {
                 .enumerate()
                 .map(|(i, q)| Row {
                     no: i + 1,
-                    last_score: last_scores.get(&q.id).copied(),
+                    last_score: progress.last_scores.get(&q.id).copied(),
+                    next_review: progress.due.get(&q.id).map_or_else(String::new, |d| {
+                        d.to_chrono().format("%Y-%m-%d").to_string()
+                    }),
                     question: q.question,
                     answer: q.answer,
                     difficulty: q.difficulty.as_str().to_owned(),

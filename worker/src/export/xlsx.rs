@@ -5,13 +5,13 @@ use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Workbook};
 
 use super::{COLUMNS, Sheet};
 
-/// The last column (the score).
+/// The score's column (a number; every other cell is text).
 fn score_column() -> u16 {
-    u16::try_from(COLUMNS.len() - 1).unwrap_or(u16::MAX)
+    u16::try_from(COLUMNS.iter().position(|c| *c == "Last score").unwrap_or(0)).unwrap_or(0)
 }
 
 /// Column widths, in characters.
-const WIDTHS: [f64; 9] = [6.0, 50.0, 80.0, 11.0, 18.0, 8.0, 40.0, 19.0, 11.0];
+const WIDTHS: [f64; 10] = [6.0, 50.0, 80.0, 11.0, 18.0, 8.0, 40.0, 19.0, 11.0, 12.0];
 /// Rows before the header (title, three details, a blank line).
 const HEADER_ROW: u32 = 5;
 
@@ -45,8 +45,10 @@ pub fn render(sheet: &Sheet) -> anyhow::Result<Vec<u8>> {
         let format = if r.pinned { &pinned } else { &cell };
         ws.write_number_with_format(row, 0, r.no as f64, format)?;
         let cells = r.cells();
-        for (col, value) in (1u16..).zip(cells.iter().take(COLUMNS.len() - 1).skip(1)) {
-            ws.write_string_with_format(row, col, value, format)?;
+        for (col, value) in (1u16..).zip(cells.iter().skip(1)) {
+            if col != score_column() {
+                ws.write_string_with_format(row, col, value, format)?;
+            }
         }
         match r.last_score {
             Some(score) => {
@@ -57,6 +59,7 @@ pub fn render(sheet: &Sheet) -> anyhow::Result<Vec<u8>> {
     }
     let last = HEADER_ROW + u32::try_from(sheet.rows.len()).unwrap_or(u32::MAX - HEADER_ROW);
     ws.set_freeze_panes(HEADER_ROW + 1, 0)?;
-    ws.autofilter(HEADER_ROW, 0, last, score_column())?;
+    let last_column = u16::try_from(COLUMNS.len() - 1).unwrap_or(u16::MAX);
+    ws.autofilter(HEADER_ROW, 0, last, last_column)?;
     Ok(workbook.save_to_buffer()?)
 }

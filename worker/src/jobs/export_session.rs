@@ -8,7 +8,10 @@
 use anyhow::Context;
 use bson::{DateTime, oid::ObjectId};
 use common::{
-    db::{attempts::Attempts, exports::Exports, questions::Questions, sessions::Sessions},
+    db::{
+        attempts::Attempts, exports::Exports, questions::Questions, reviews::Reviews,
+        sessions::Sessions,
+    },
     domain::job::{ExportOutput, ExportPayload, ExportRecord},
     jobs::ExportSession,
 };
@@ -17,7 +20,7 @@ use super::{
     Handler,
     runner::{Attempt, JobError},
 };
-use crate::export::{self, Sheet};
+use crate::export::{self, Progress, Sheet};
 
 impl Handler for ExportSession {
     async fn run(attempt: &Attempt, p: ExportPayload) -> Result<ExportOutput, JobError> {
@@ -45,13 +48,22 @@ async fn run(attempt: &Attempt, p: ExportPayload) -> Result<ExportOutput, JobErr
 
     let now = DateTime::now();
     let filename = export::filename(&session, now, p.format);
-    let last_scores = Attempts::new(&ctx.db)
-        .scores_by_question(session_id)
-        .await?
-        .into_iter()
-        .map(|(id, s)| (id, s.last))
-        .collect();
-    let sheet = Sheet::new(&session, questions, &last_scores, now);
+    let ids = questions.iter().map(|q| q.id).collect();
+    let progress = Progress {
+        last_scores: Attempts::new(&ctx.db)
+            .scores_by_question(session_id)
+            .await?
+            .into_iter()
+            .map(|(id, s)| (id, s.last))
+            .collect(),
+        due: Reviews::new(&ctx.db)
+            .of_questions(&ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.question_id, r.due))
+            .collect(),
+    };
+    let sheet = Sheet::new(&session, questions, &progress, now);
     // Only PDF needs fonts (loaded once per process, on the first PDF export).
     let fonts = (p.format == common::domain::job::ExportFormat::Pdf).then(|| ctx.fonts());
     let format = p.format;

@@ -45,6 +45,9 @@ impl SessionView {
             difficulty,
             count,
             existing: self.existing.clone(),
+            description: self.session.description.clone(),
+            company: self.session.company.clone(),
+            job_description: self.session.job_description.clone(),
         }
     }
 }
@@ -176,11 +179,22 @@ impl Handler for GenerateQuestions {
 }
 
 async fn run(attempt: &Attempt, p: GeneratePayload) -> Result<GenerateOutput, JobError> {
-    let ctx = attempt.ctx();
-    let job = &attempt.job;
-    let session_id = job
+    let session_id = attempt
+        .job
         .session_id
         .ok_or_else(|| JobError::permanent("the job names no session"))?;
+    fill(attempt, session_id, p).await
+}
+
+/// Adds `p.count` generated questions to the session (what this run added already
+/// counts), under its cap.
+pub(super) async fn fill(
+    attempt: &Attempt,
+    session_id: bson::oid::ObjectId,
+    p: GeneratePayload,
+) -> Result<GenerateOutput, JobError> {
+    let ctx = attempt.ctx();
+    let job = &attempt.job;
     let questions = Questions::new(&ctx.db);
     let tag = format!("{}:{}", job.id, job.run);
     let before: Vec<String> = questions

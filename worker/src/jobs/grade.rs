@@ -3,10 +3,11 @@
 //! Repeating an attempt is safe: a graded attempt is answered from its stored grade.
 
 use common::{
-    db::{attempts::Attempts, questions::Questions, usage::AiUsage},
+    db::{attempts::Attempts, questions::Questions, reviews::Reviews, usage::AiUsage},
     domain::{
         attempt::{Grade, GradeOutput, GradePayload},
         question::Question,
+        review::{Rating, ReviewSource},
     },
     jobs::GradeAttempt,
 };
@@ -69,6 +70,15 @@ async fn run(attempt: &Attempt, p: GradePayload) -> Result<GradeOutput, JobError
         return Err(JobError::permanent("the attempt was deleted"));
     }
     metrics::counter!("attempts_graded_total", "grader" => grade.grader.as_str()).increment(1);
+    // The grade is a review: its score, as a rating, moves the question's schedule.
+    Reviews::new(&ctx.db)
+        .record(
+            &question,
+            Rating::from_score(grade.score),
+            ReviewSource::Attempt,
+            chrono::Utc::now(),
+        )
+        .await?;
     common::db::analytics::invalidate(&ctx.kv, record.user_id).await;
     Ok(output(record.id, &grade))
 }

@@ -3,6 +3,7 @@
 
 pub mod consumers;
 mod export_session;
+mod from_jd;
 mod generate;
 mod grade;
 mod probe;
@@ -19,7 +20,7 @@ use common::{
     domain::job::JobKind,
     jobs::{
         ExportSession, GenerateQuestions, GradeAttempt, JobSpec, Probe, RegenerateQuestion,
-        SendEmail, queues,
+        SendEmail, SessionFromJobDescription, queues,
     },
 };
 
@@ -50,6 +51,7 @@ pub async fn dispatch(attempt: &Attempt) -> Result<Document, JobError> {
         JobKind::RegenerateQuestion => run::<RegenerateQuestion>(attempt).await,
         JobKind::ExportSession => run::<ExportSession>(attempt).await,
         JobKind::GradeAttempt => run::<GradeAttempt>(attempt).await,
+        JobKind::SessionFromJobDescription => run::<SessionFromJobDescription>(attempt).await,
     }
 }
 

@@ -432,6 +432,7 @@ fn message(job: &JobRecord) -> String {
         JobKind::Email => "Email",
         JobKind::Probe => "Pipeline probe",
         JobKind::GradeAttempt => "Grading of your answer",
+        JobKind::SessionFromJobDescription => "Your session from a job description",
     };
     match job.status {
         JobStatus::Succeeded => format!("{what} finished."),
