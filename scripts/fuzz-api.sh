@@ -31,6 +31,9 @@ token="$(curl -fsS -X POST "$API_URL/api/v1/auth/register" -H 'content-type: app
 #                       -- fuzzed: kept in the run.
 status=0
 # From the scratch directory: schemathesis keeps a crash cache in its working directory.
+# One worker: with two threads, hypothesis' lambda-source cache hits a CPython 3.11 race in
+# `ast` now and then ("AST constructor recursion depth mismatch"), an error of the tool, not
+# of the api.
 cd "$work"
 "$SCHEMATHESIS_BIN" --config-file "$ROOT/scripts/schemathesis.toml" run "$API_URL/openapi.json" \
   --url "$API_URL" \
@@ -40,7 +43,7 @@ cd "$work"
   --max-examples "${FUZZ_MAX_EXAMPLES:-60}" \
   --seed "${FUZZ_SEED:-20261124}" \
   --generation-deterministic \
-  --workers 2 \
+  --workers 1 \
   --request-timeout 10 \
   --exclude-operation-id events_stream \
   --exclude-operation-id me_delete \

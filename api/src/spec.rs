@@ -14,7 +14,10 @@
 
 use std::sync::OnceLock;
 
-use common::domain::question::{ANSWER_LEN, CATEGORY_LEN, Length, NOTES_LEN, QUESTION_LEN};
+use common::domain::{
+    question::{ANSWER_LEN, CATEGORY_LEN, Length, NOTES_LEN, QUESTION_LEN},
+    session::JOB_DESCRIPTION_MAX,
+};
 use serde_json::{Value, json};
 
 /// The finished document, built once.
@@ -41,6 +44,11 @@ fn trimmed(min: usize) -> String {
 /// 1–255 visible ASCII characters.
 pub const IDEMPOTENCY_KEY: &str = "^[!-~]{1,255}$";
 
+/// Any text without control characters ("" included).
+const NO_CONTROL: &str = r"^[^\x00-\x1F\x7F-\x9F]*$";
+/// At least one character that is not white space.
+const NOT_BLANK: &str = r"^\s*\S[\s\S]*$";
+
 /// `(schema, property, pattern, for the array's items)`.
 const TEXT_RULES: &[(&str, &str, &str, bool)] = &[
     ("RegisterRequest", "fullname", VISIBLE_2, false),
@@ -50,6 +58,9 @@ const TEXT_RULES: &[(&str, &str, &str, bool)] = &[
     ("CreateSessionRequest", "topics", VISIBLE_1, true),
     ("UpdateSessionRequest", "topics", VISIBLE_1, true),
     ("GenerateRequest", "topics", VISIBLE_1, true),
+    ("CreateSessionRequest", "company", NO_CONTROL, false),
+    ("UpdateSessionRequest", "company", NO_CONTROL, false),
+    ("AttemptRequest", "answer", NOT_BLANK, false),
 ];
 
 /// `(schema, property, length)`: lengths of the domain (`common::domain::question`), stated
@@ -64,6 +75,14 @@ const LENGTH_RULES: &[(&str, &str, Length)] = &[
     ("UpdateQuestionRequest", "answer", ANSWER_LEN),
     ("UpdateQuestionRequest", "notes", NOTES_LEN),
     ("UpdateQuestionRequest", "category", CATEGORY_LEN),
+    (
+        "FromJobDescriptionRequest",
+        "text",
+        Length {
+            min: 50,
+            max: JOB_DESCRIPTION_MAX,
+        },
+    ),
 ];
 
 fn problem(description: &str) -> Value {
@@ -207,9 +226,12 @@ pub fn allowed_methods(path: &str) -> Option<String> {
         routes
     });
     let wanted = segments(path);
+    // The router prefers literal segments to parameters (`/sessions/from-job-description`
+    // over `/sessions/{session_id}`): so does this.
     routes
         .iter()
-        .find(|(template, _)| matches(template, &wanted))
+        .filter(|(template, _)| matches(template, &wanted))
+        .min_by_key(|(template, _)| template.iter().filter(|t| t.starts_with('{')).count())
         .map(|(_, methods)| methods.clone())
 }
 

@@ -1242,7 +1242,7 @@ export interface components {
          * @description A job advertisement to prepare for.
          */
         FromJobDescriptionRequest: {
-            /** @description The advertisement, 50–20,000 characters. */
+            /** @description 50–20000 characters. The advertisement, 50–20,000 characters. */
             text: string;
             /**
              * Format: uint32
