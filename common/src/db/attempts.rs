@@ -26,6 +26,15 @@ pub struct QuestionScores {
     pub attempts: i64,
 }
 
+impl super::Newest for Attempt {
+    fn created_at(&self) -> DateTime {
+        self.created_at
+    }
+    fn id(&self) -> ObjectId {
+        self.id
+    }
+}
+
 /// Attempt storage.
 #[derive(Debug, Clone)]
 pub struct Attempts {
@@ -100,23 +109,7 @@ impl Attempts {
         after: Option<&Cursor>,
         limit: u32,
     ) -> Result<Page<Attempt>, ListError> {
-        let mut filter = doc! { "question_id": question_id };
-        if let Some(cursor) = after {
-            filter.extend(cursor.after_newest()?);
-        }
-        let items: Vec<Attempt> = self
-            .col
-            .find(filter)
-            .sort(doc! { "created_at": -1, "_id": -1 })
-            .limit(i64::from(limit) + 1)
-            .await?
-            .try_collect()
-            .await?;
-        Ok(Page::from_overfetch(items, limit, |a| Cursor {
-            pinned: None,
-            created_at_ms: a.created_at.timestamp_millis(),
-            id: a.id,
-        }))
+        super::newest_page(&self.col, doc! { "question_id": question_id }, after, limit).await
     }
 
     /// Last and best score per question of a session (graded attempts only).

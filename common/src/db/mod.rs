@@ -59,6 +59,44 @@ pub async fn ping(db: &Database) -> Result<(), mongodb::error::Error> {
     db.run_command(doc! { "ping": 1 }).await.map(drop)
 }
 
+/// A record listed newest first: by creation time, then by id.
+pub trait Newest {
+    /// When it was created.
+    fn created_at(&self) -> bson::DateTime;
+    /// Its id (the tie-break).
+    fn id(&self) -> bson::oid::ObjectId;
+}
+
+/// A page of the records of `col` matching `filter`, newest first, after `after`.
+pub(crate) async fn newest_page<T>(
+    col: &mongodb::Collection<T>,
+    mut filter: bson::Document,
+    after: Option<&crate::pagination::Cursor>,
+    limit: u32,
+) -> Result<crate::pagination::Page<T>, sessions::ListError>
+where
+    T: Newest + serde::de::DeserializeOwned + Send + Sync,
+{
+    use futures::TryStreamExt;
+    if let Some(cursor) = after {
+        filter.extend(cursor.after_newest()?);
+    }
+    let items: Vec<T> = col
+        .find(filter)
+        .sort(doc! { "created_at": -1, "_id": -1 })
+        .limit(i64::from(limit) + 1)
+        .await?
+        .try_collect()
+        .await?;
+    Ok(crate::pagination::Page::from_overfetch(items, limit, |t| {
+        crate::pagination::Cursor {
+            pinned: None,
+            created_at_ms: t.created_at().timestamp_millis(),
+            id: t.id(),
+        }
+    }))
+}
+
 /// Whether `err` is a unique-index violation.
 pub fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
     use mongodb::error::{ErrorKind, WriteFailure};

@@ -2,7 +2,6 @@
 //! `{job_id, run}` so that repeated deliveries cannot notify twice.
 
 use bson::{doc, oid::ObjectId};
-use futures::TryStreamExt;
 use mongodb::{Collection, Database, error::Error};
 
 use super::{is_duplicate_key, sessions::ListError};
@@ -21,6 +20,15 @@ pub enum Selection {
     Ids(Vec<ObjectId>),
     /// Every notification of the user.
     All,
+}
+
+impl super::Newest for Notification {
+    fn created_at(&self) -> bson::DateTime {
+        self.created_at
+    }
+    fn id(&self) -> ObjectId {
+        self.id
+    }
 }
 
 /// Notification storage.
@@ -58,22 +66,7 @@ impl Notifications {
         if unread_only {
             filter.insert("read", false);
         }
-        if let Some(cursor) = after {
-            filter.extend(cursor.after_newest()?);
-        }
-        let items: Vec<Notification> = self
-            .col
-            .find(filter)
-            .sort(doc! { "created_at": -1, "_id": -1 })
-            .limit(i64::from(limit) + 1)
-            .await?
-            .try_collect()
-            .await?;
-        Ok(Page::from_overfetch(items, limit, |n| Cursor {
-            pinned: None,
-            created_at_ms: n.created_at.timestamp_millis(),
-            id: n.id,
-        }))
+        super::newest_page(&self.col, filter, after, limit).await
     }
 
     /// Marks the selected notifications of the user read; returns how many changed.

@@ -27,6 +27,15 @@ pub enum ListError {
     Db(#[from] Error),
 }
 
+impl super::Newest for Session {
+    fn created_at(&self) -> DateTime {
+        self.created_at
+    }
+    fn id(&self) -> ObjectId {
+        self.id
+    }
+}
+
 /// Session storage.
 #[derive(Debug, Clone)]
 pub struct Sessions {
@@ -72,22 +81,7 @@ impl Sessions {
         if let Some(status) = status {
             filter.insert("status", status.as_str());
         }
-        if let Some(cursor) = after {
-            filter.extend(cursor.after_newest()?);
-        }
-        let items: Vec<Session> = self
-            .col
-            .find(filter)
-            .sort(doc! { "created_at": -1, "_id": -1 })
-            .limit(i64::from(limit) + 1)
-            .await?
-            .try_collect()
-            .await?;
-        Ok(Page::from_overfetch(items, limit, |s| Cursor {
-            pinned: None,
-            created_at_ms: s.created_at.timestamp_millis(),
-            id: s.id,
-        }))
+        super::newest_page(&self.col, filter, after, limit).await
     }
 
     /// Applies `patch` to the user's session; returns it changed (unchanged when the patch

@@ -9,7 +9,7 @@ use common::db::reviews::{DueFilter, Reviews};
 use serde_json::{Value, json};
 
 use crate::{
-    sessions::indexes::{pattern, scan_stage},
+    sessions::indexes::assert_scans,
     support::{Account, TestApp, assert_problem},
 };
 
@@ -250,17 +250,7 @@ async fn the_due_list_is_ordered_index_served_and_pages_exactly_once_while_revie
             .explain_due(user, &filter, bson::DateTime::now(), 20)
             .await
             .unwrap();
-        let plan = explain
-            .get_document("queryPlanner")
-            .and_then(|p| p.get_document("winningPlan"))
-            .unwrap();
-        let scan = scan_stage(plan).unwrap_or_else(|| panic!("no scan stage in {plan}"));
-        assert_eq!(scan.get_str("stage").unwrap(), "IXSCAN", "{plan}");
-        assert_eq!(
-            pattern(scan.get_document("keyPattern").unwrap()),
-            pattern(&index),
-            "{plan}"
-        );
+        assert_scans(&explain, &index);
     }
 }
 

@@ -53,7 +53,7 @@ async fn the_documented_indexes_exist() {
 }
 
 /// `field:direction,...` whatever numeric type the server used for the directions.
-pub fn pattern(keys: &Document) -> String {
+fn pattern(keys: &Document) -> String {
     keys.iter()
         .map(|(k, v)| {
             let dir = match v {
@@ -70,7 +70,7 @@ pub fn pattern(keys: &Document) -> String {
 }
 
 /// The stage that reads the collection, wherever the planner nested it.
-pub fn scan_stage(plan: &Document) -> Option<Document> {
+fn scan_stage(plan: &Document) -> Option<Document> {
     let stage = plan.get_str("stage").unwrap_or_default();
     if stage == "IXSCAN" || stage == "COLLSCAN" {
         return Some(plan.clone());
@@ -79,6 +79,21 @@ pub fn scan_stage(plan: &Document) -> Option<Document> {
     ["inputStage", "queryPlan"]
         .iter()
         .find_map(|k| plan.get_document(k).ok().and_then(scan_stage))
+}
+
+/// Asserts that the winning plan of an `explain` reads the collection through `index`.
+pub fn assert_scans(explain: &Document, index: &Document) {
+    let plan = explain
+        .get_document("queryPlanner")
+        .and_then(|p| p.get_document("winningPlan"))
+        .unwrap();
+    let scan = scan_stage(plan).unwrap_or_else(|| panic!("no scan stage in {plan}"));
+    assert_eq!(scan.get_str("stage").unwrap(), "IXSCAN", "{plan}");
+    assert_eq!(
+        pattern(scan.get_document("keyPattern").unwrap()),
+        pattern(index),
+        "{plan}"
+    );
 }
 
 #[tokio::test]
@@ -110,16 +125,6 @@ async fn the_question_list_scans_the_compound_index() {
         ),
     ] {
         let explain = questions.explain_list(session, &filter, 20).await.unwrap();
-        let plan = explain
-            .get_document("queryPlanner")
-            .and_then(|p| p.get_document("winningPlan"))
-            .unwrap();
-        let scan = scan_stage(plan).unwrap_or_else(|| panic!("no scan stage in {plan}"));
-        assert_eq!(scan.get_str("stage").unwrap(), "IXSCAN", "{plan}");
-        assert_eq!(
-            pattern(scan.get_document("keyPattern").unwrap()),
-            pattern(&index),
-            "{plan}"
-        );
+        assert_scans(&explain, &index);
     }
 }
