@@ -94,7 +94,23 @@ fn problem(description: &str) -> Value {
     })
 }
 
+/// Rewrites `format: uint64` as `int64` everywhere: generators such as openapi-generator
+/// map `uint64` to 32-bit integers, and no value of this api comes near 2^63.
+fn signed_formats(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.get("format").and_then(Value::as_str) == Some("uint64") {
+                map.insert("format".to_owned(), json!("int64"));
+            }
+            map.values_mut().for_each(signed_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(signed_formats),
+        _ => {}
+    }
+}
+
 fn complete(doc: &mut Value) {
+    signed_formats(doc);
     let mut body_schemas = Vec::new();
     if let Some(paths) = doc["paths"].as_object_mut() {
         for op in paths.values_mut().filter_map(Value::as_object_mut) {

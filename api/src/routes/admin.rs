@@ -88,6 +88,8 @@ pub struct AdminApi;
 
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "ApiTags::Admin")]
 impl AdminApi {
+    /// Jobs that used all their attempts, most recent first
+    ///
     /// Jobs that used all their attempts, most recent first.
     #[oai(path = "/jobs/dead", method = "get", operation_id = "admin_dead_jobs")]
     async fn dead(
@@ -118,6 +120,8 @@ impl AdminApi {
         })))
     }
 
+    /// Run a failed job again from its first attempt (a new run: it notifies again)
+    ///
     /// Run a failed job again from its first attempt (a new run: it notifies again).
     #[oai(
         path = "/jobs/:job_id/retry",
@@ -155,6 +159,8 @@ impl AdminApi {
         .into())
     }
 
+    /// Start a pipeline probe job
+    ///
     /// Start a probe job owned by the caller: it exercises queue, worker, retries,
     /// notification and live events end to end. Honours `Idempotency-Key`. Counts against
     /// a per-operator quota (`RATE_LIMIT_PROBE`, 30 an hour by default).

@@ -218,6 +218,8 @@ pub struct AnalyticsApi;
 
 #[OpenApi(prefix_path = "/api/v1/analytics", tag = "ApiTags::Analytics")]
 impl AnalyticsApi {
+    /// The caller's numbers: sessions, questions, practice, reviews, AI budget
+    ///
     /// The caller's numbers: sessions by status, questions by difficulty and source,
     /// activity over the last 30 days (cached up to a minute), and today's AI token budget.
     #[oai(path = "/me", method = "get", operation_id = "analytics_me")]
@@ -260,6 +262,8 @@ impl AnalyticsApi {
         Ok(MeResponse::Ok(Json(MeView::new(numbers, budget))))
     }
 
+    /// Topics used most across all users over the last 7 days
+    ///
     /// The topics used most across all users over the last 7 days (public; cacheable for
     /// five minutes).
     #[oai(

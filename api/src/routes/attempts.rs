@@ -187,6 +187,8 @@ pub struct AttemptsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Practice")]
 impl AttemptsApi {
+    /// Answer a question for practice; it is graded in the background
+    ///
     /// Answer a question in your own words; it is graded in the background (by the AI
     /// rubric, or offline by key-point coverage when no provider is available or today's AI
     /// budget is spent). Honours `Idempotency-Key`. Counts against a per-user hourly limit.
@@ -260,6 +262,8 @@ impl AttemptsApi {
         Ok(accepted(record.id, started.job.id))
     }
 
+    /// A question's attempts, newest first
+    ///
     /// A question's attempts, newest first.
     #[oai(
         path = "/questions/:question_id/attempts",
@@ -298,6 +302,8 @@ impl AttemptsApi {
         })))
     }
 
+    /// An attempt, with its grade once graded
+    ///
     /// An attempt, with its grade once graded.
     #[oai(
         path = "/attempts/:attempt_id",
@@ -319,6 +325,8 @@ impl AttemptsApi {
         Ok(AttemptResponse::Ok(Json(view(&state, attempt).await?)))
     }
 
+    /// Delete an attempt (its score leaves the statistics)
+    ///
     /// Delete an attempt (its score leaves the statistics).
     #[oai(
         path = "/attempts/:attempt_id",

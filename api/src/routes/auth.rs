@@ -208,6 +208,8 @@ pub struct AuthApi;
 
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
 impl AuthApi {
+    /// Create an account and sign in
+    ///
     /// Create an account and sign in. A 6-digit code to confirm the address is mailed at
     /// once (see `/verify-email`).
     #[oai(path = "/register", method = "post", operation_id = "auth_register")]
@@ -251,6 +253,8 @@ impl AuthApi {
         Ok(RegisterResponse::Created(Json(tokens)))
     }
 
+    /// Sign in with email and password
+    ///
     /// Sign in with email and password.
     #[oai(path = "/login", method = "post", operation_id = "auth_login")]
     async fn login(
@@ -284,6 +288,8 @@ impl AuthApi {
         Ok(TokensResponse::Ok(Json(tokens)))
     }
 
+    /// Exchange a refresh token for a new pair
+    ///
     /// Exchange a refresh token for a new pair. Each refresh token works once; presenting a
     /// used one again revokes every token descended from the same login.
     #[oai(path = "/refresh", method = "post", operation_id = "auth_refresh")]
@@ -310,6 +316,8 @@ impl AuthApi {
         }
     }
 
+    /// Sign out: revokes the refresh token's whole family
+    ///
     /// Sign out: revokes the refresh token's whole family.
     #[oai(path = "/logout", method = "post", operation_id = "auth_logout")]
     async fn logout(
@@ -324,6 +332,8 @@ impl AuthApi {
         Ok(NoContent::Done)
     }
 
+    /// Email a 6-digit reset code (valid 10 minutes)
+    ///
     /// Email a 6-digit reset code (valid 10 minutes). Always 202 with the same body,
     /// whether or not the account exists; at most 3 codes per address per hour.
     #[oai(
@@ -360,6 +370,8 @@ impl AuthApi {
         })))
     }
 
+    /// Check a reset code without using it
+    ///
     /// Check a reset code without using it. Wrong guesses count towards the code's limit of
     /// 5, shared with `/password/reset`.
     #[oai(
@@ -388,6 +400,8 @@ impl AuthApi {
         }
     }
 
+    /// Set a new password with a reset code
+    ///
     /// Set a new password with a reset code. Uses the code up and signs out every session.
     #[oai(
         path = "/password/reset",
@@ -430,6 +444,8 @@ impl AuthApi {
         Ok(NoContent::Done)
     }
 
+    /// Confirm the caller's email address with the mailed code
+    ///
     /// Confirm the caller's address with the code mailed at registration or by
     /// `/verify-email/resend`. Wrong guesses count towards the code's limit of 5. Answers
     /// the profile, now with `email_verified: true` (also when it already was).
@@ -468,6 +484,8 @@ impl AuthApi {
         Ok(UserResponse::Ok(Json(user.into())))
     }
 
+    /// Mail the caller a new verification code (the earlier one stops working)
+    ///
     /// Mail the caller a new verification code (the earlier one stops working). At most 3
     /// codes per address per hour, registration's included; 409 `already-verified` when
     /// there is nothing to confirm.

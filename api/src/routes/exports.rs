@@ -35,6 +35,8 @@ pub struct ExportsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Exports")]
 impl ExportsApi {
+    /// Export a session's questions to a file, in the background
+    ///
     /// Export a session's questions to a file, in the background. The finished job's
     /// `result.download_url` is a short-lived signed link, minted on every status read.
     /// Honours `Idempotency-Key`; counts against a per-user limit.

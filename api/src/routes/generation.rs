@@ -79,6 +79,8 @@ pub struct GenerationApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Generation")]
 impl GenerationApi {
+    /// Generate questions with model answers for a session, in the background
+    ///
     /// Generate questions with model answers for a session, in the background. Honours
     /// `Idempotency-Key`. Counts against a per-user hourly limit; refused with 429
     /// `token-budget-spent` once the caller's daily AI token budget is used up.
@@ -124,6 +126,8 @@ impl GenerationApi {
         .await
     }
 
+    /// Prepare a session from a job advertisement, in the background
+    ///
     /// Prepare for a job advertisement: a background job reads the role, experience level,
     /// topics and company from it (the AI provider, or offline rules), creates a session
     /// holding the advert, and generates its first questions; the job's result names the
@@ -173,6 +177,8 @@ impl GenerationApi {
         .await
     }
 
+    /// Replace a question's text and answer with a generated one
+    ///
     /// Replace a question's text and answer with a newly generated one, in the
     /// background; its id, pin, notes and category stay. Honours `Idempotency-Key`. Counts
     /// against the same hourly limit and daily AI token budget as generation.

@@ -65,6 +65,8 @@ pub struct HealthApi;
 
 #[OpenApi(prefix_path = "/health", tag = "ApiTags::Operations")]
 impl HealthApi {
+    /// Liveness: the process is running and serving HTTP
+    ///
     /// Liveness: the process is running and serving HTTP.
     #[oai(path = "/live", method = "get", operation_id = "health_live")]
     async fn live(&self) -> Json<Liveness> {
@@ -73,6 +75,8 @@ impl HealthApi {
         })
     }
 
+    /// Readiness: MongoDB, Redis and S3 answer within the probe timeout
+    ///
     /// Readiness: MongoDB, Redis and S3 each answer within the probe timeout (probed at
     /// most once a second, however often this is called).
     #[oai(path = "/ready", method = "get", operation_id = "health_ready")]

@@ -38,6 +38,8 @@ pub struct JobsApi;
 
 #[OpenApi(prefix_path = "/api/v1/jobs", tag = "ApiTags::Jobs")]
 impl JobsApi {
+    /// The caller's recent jobs, newest first
+    ///
     /// The caller's recent jobs, newest first.
     #[oai(path = "/", method = "get", operation_id = "jobs_list")]
     async fn list(
@@ -58,6 +60,8 @@ impl JobsApi {
         Ok(JobList::Ok(Json(present_page(&state, page).await?)))
     }
 
+    /// One of the caller's jobs
+    ///
     /// One of the caller's jobs.
     #[oai(path = "/:job_id", method = "get", operation_id = "jobs_get")]
     async fn get(

@@ -74,6 +74,8 @@ pub struct MeApi;
 
 #[OpenApi(prefix_path = "/api/v1/me", tag = "ApiTags::Me")]
 impl MeApi {
+    /// The caller's profile
+    ///
     /// The caller's profile.
     #[oai(path = "/", method = "get", operation_id = "me_get")]
     async fn get(&self, auth: BearerAuth, state: Data<&AppState>) -> ApiResult<UserResponse> {
@@ -82,6 +84,8 @@ impl MeApi {
         )))
     }
 
+    /// Update the profile
+    ///
     /// Update the profile.
     #[oai(path = "/", method = "patch", operation_id = "me_update")]
     async fn update(
@@ -110,6 +114,8 @@ impl MeApi {
         Ok(UserResponse::Ok(Json(user.into())))
     }
 
+    /// Delete the account and everything it owns
+    ///
     /// Delete the account and everything it owns.
     #[oai(path = "/", method = "delete", operation_id = "me_delete")]
     async fn delete(&self, auth: BearerAuth, state: Data<&AppState>) -> ApiResult<NoContent> {
@@ -118,6 +124,8 @@ impl MeApi {
         Ok(NoContent::Done)
     }
 
+    /// Change the password (needs the current one)
+    ///
     /// Change the password (needs the current one). Signs out every other session.
     #[oai(
         path = "/password",

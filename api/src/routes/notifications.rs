@@ -104,6 +104,8 @@ pub struct NotificationsApi;
 
 #[OpenApi(prefix_path = "/api/v1/notifications", tag = "ApiTags::Notifications")]
 impl NotificationsApi {
+    /// The caller's notifications, newest first
+    ///
     /// The caller's notifications, newest first.
     #[oai(path = "/", method = "get", operation_id = "notifications_list")]
     async fn list(
@@ -133,6 +135,8 @@ impl NotificationsApi {
         })))
     }
 
+    /// Mark notifications read: the given ids, or all
+    ///
     /// Mark notifications read: the given ids, or all.
     #[oai(
         path = "/read",
@@ -168,6 +172,8 @@ impl NotificationsApi {
         Ok(ChangedResponse::Ok(Json(Changed { count })))
     }
 
+    /// Delete all the caller's notifications
+    ///
     /// Delete all the caller's notifications.
     #[oai(path = "/", method = "delete", operation_id = "notifications_clear")]
     async fn clear(&self, auth: BearerAuth, state: Data<&AppState>) -> ApiResult<ChangedResponse> {

@@ -294,6 +294,8 @@ pub struct QuestionsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Questions")]
 impl QuestionsApi {
+    /// A session's questions: pinned first, then newest
+    ///
     /// A session's questions: pinned first, then newest.
     #[oai(
         path = "/sessions/:session_id/questions",
@@ -343,6 +345,8 @@ impl QuestionsApi {
         })))
     }
 
+    /// Add a question of the user's own (source `custom`)
+    ///
     /// Add a question of the user's own (source `custom`).
     #[oai(
         path = "/sessions/:session_id/questions",
@@ -390,6 +394,8 @@ impl QuestionsApi {
         Ok(QuestionCreated::Created(Json(question.into())))
     }
 
+    /// Search the caller's questions for a literal text
+    ///
     /// Search the caller's questions (question, answer and notes) for a literal text,
     /// ignoring case; newest first.
     #[oai(
@@ -429,6 +435,8 @@ impl QuestionsApi {
         })))
     }
 
+    /// Apply one action to up to 100 questions; one outcome per id
+    ///
     /// Apply one action to up to 100 questions; one outcome per id.
     #[oai(
         path = "/questions/bulk",
@@ -488,6 +496,8 @@ impl QuestionsApi {
         })))
     }
 
+    /// One question
+    ///
     /// One question.
     #[oai(
         path = "/questions/:question_id",
@@ -509,6 +519,8 @@ impl QuestionsApi {
         Ok(QuestionResponse::Ok(Json(question.into())))
     }
 
+    /// Change a question (only the fields given), including pinning it
+    ///
     /// Change a question (only the fields given), including pinning it.
     #[oai(
         path = "/questions/:question_id",
@@ -546,6 +558,8 @@ impl QuestionsApi {
         Ok(QuestionResponse::Ok(Json(question.into())))
     }
 
+    /// Delete a question
+    ///
     /// Delete a question.
     #[oai(
         path = "/questions/:question_id",

@@ -124,6 +124,8 @@ pub struct ReviewsApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Review")]
 impl ReviewsApi {
+    /// Rate how well you recalled a question; FSRS schedules the next review
+    ///
     /// Rate how well you recalled a question without answering it; FSRS schedules its next
     /// review. (A graded practice attempt rates it too: score below 40 is `again`, 40–64
     /// `hard`, 65–84 `good`, 85 and above `easy`.)
@@ -157,6 +159,8 @@ impl ReviewsApi {
         Ok(ReviewResponse::Ok(Json((&review).into())))
     }
 
+    /// Questions due for review across the caller's sessions, most overdue first
+    ///
     /// Questions due for review across the caller's sessions, most overdue first. Only
     /// questions reviewed or answered at least once have a schedule.
     #[oai(path = "/reviews/due", method = "get", operation_id = "reviews_due")]

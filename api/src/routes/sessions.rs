@@ -266,6 +266,8 @@ pub struct SessionsApi;
 
 #[OpenApi(prefix_path = "/api/v1/sessions", tag = "ApiTags::Sessions")]
 impl SessionsApi {
+    /// Open a practice session
+    ///
     /// Open a practice session.
     #[oai(path = "/", method = "post", operation_id = "sessions_create")]
     async fn create(
@@ -316,6 +318,8 @@ impl SessionsApi {
         Ok(SessionCreated::Created(Json(SessionView::new(session, 0))))
     }
 
+    /// The caller's sessions, newest first
+    ///
     /// The caller's sessions, newest first.
     #[oai(path = "/", method = "get", operation_id = "sessions_list")]
     async fn list(
@@ -350,6 +354,8 @@ impl SessionsApi {
         Ok(SessionList::Ok(Json(SessionPage { items, next_cursor })))
     }
 
+    /// One session, with its question and pinned counts
+    ///
     /// One session, with its question and pinned counts.
     #[oai(path = "/:session_id", method = "get", operation_id = "sessions_get")]
     async fn get(
@@ -363,6 +369,8 @@ impl SessionsApi {
         Ok(SessionResponse::Ok(Json(view(&state, session).await?)))
     }
 
+    /// Change a session (only the fields given)
+    ///
     /// Change a session (only the fields given).
     #[oai(
         path = "/:session_id",
@@ -400,6 +408,8 @@ impl SessionsApi {
         Ok(SessionResponse::Ok(Json(view(&state, session).await?)))
     }
 
+    /// Delete a session and everything in it
+    ///
     /// Delete a session and everything in it.
     #[oai(
         path = "/:session_id",
@@ -420,6 +430,8 @@ impl SessionsApi {
         Ok(NoContent::Done)
     }
 
+    /// Statistics of a session's questions
+    ///
     /// Statistics of a session's questions.
     #[oai(
         path = "/:session_id/stats",

@@ -159,10 +159,18 @@ export function createApiClient(options: ClientOptions): ApiClient {
           body: JSON.stringify({ refresh_token: current.refreshToken }),
         }),
       );
-      if (!response.ok) {
+      // Only a refused refresh token ends the session. A rate limit or an outage keeps the
+      // tokens (the next call refreshes again) and reaches the caller as an error.
+      if (response.status === 400 || response.status === 401) {
         tokens.set(null);
         options.onSessionExpired?.();
         return false;
+      }
+      if (!response.ok) {
+        const problem = response.headers.get("content-type")?.includes("json")
+          ? ((await response.json()) as Problem)
+          : undefined;
+        throw new ApiError(response.status, problem);
       }
       const body = (await response.json()) as AuthTokens;
       tokens.set({ accessToken: body.access_token, refreshToken: body.refresh_token });

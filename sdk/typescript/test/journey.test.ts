@@ -168,6 +168,37 @@ describe("SDK journey against the live services", () => {
     expect(expired).toBe(0);
   });
 
+  it("keeps the tokens when the refresh endpoint is down, and refreshes once it is back", async () => {
+    // The network between the app and the api fails refreshes for a while (a 503 from a
+    // proxy); every other request reaches the live api.
+    let outage = true;
+    const outages = { expired: 0 };
+    const flaky = createApiClient({
+      baseUrl: baseUrl!,
+      tokens: client.tokens,
+      onSessionExpired: () => outages.expired++,
+      fetch: (request) =>
+        outage && new URL(request.url).pathname === "/api/v1/auth/refresh"
+          ? Promise.resolve(
+              new Response(JSON.stringify({ type: "about:blank", title: "Service Unavailable", status: 503 }), {
+                status: 503,
+                headers: { "content-type": "application/problem+json" },
+              }),
+            )
+          : fetch(request),
+    });
+    const before = client.tokens.get()!;
+    client.tokens.set({ ...before, accessToken: "expired-meanwhile" });
+    await expect(flaky.api.GET("/api/v1/me")).rejects.toMatchObject({ status: 503 });
+    expect(client.tokens.get()?.refreshToken).toBe(before.refreshToken);
+    expect(outages.expired).toBe(0);
+
+    outage = false;
+    const me = await flaky.api.GET("/api/v1/me");
+    expect(me.response.status).toBe(200);
+    expect(client.tokens.get()?.refreshToken).not.toBe(before.refreshToken);
+  });
+
   it("reports problem+json errors with their status and title", async () => {
     const missing = await client.api.GET("/api/v1/sessions/{session_id}", {
       params: { path: { session_id: "000000000000000000000000" } },

@@ -25,6 +25,29 @@ async fn committed_openapi_document_matches_the_served_one() {
     );
 }
 
+/// Client generators show the summary as a one-line title and the description as the doc
+/// comment; `uint64` becomes a 32-bit integer in some of them.
+#[test]
+fn every_operation_has_a_one_line_summary_and_a_description_and_no_uint64() {
+    let raw = api::openapi_json();
+    assert!(!raw.contains("uint64"), "a uint64 format is left");
+    let doc: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let summary = op["summary"].as_str().unwrap_or_default();
+            assert!(
+                !summary.is_empty() && summary.chars().count() <= 80 && !summary.contains('\n'),
+                "{method} {path}: summary {summary:?}"
+            );
+            let description = op["description"].as_str().unwrap_or_default();
+            assert!(
+                description.len() >= summary.len(),
+                "{method} {path}: no description"
+            );
+        }
+    }
+}
+
 #[test]
 fn every_operation_has_an_id_a_tag_and_documented_errors() {
     let doc: serde_json::Value = serde_json::from_str(&api::openapi_json()).unwrap();
