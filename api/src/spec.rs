@@ -109,8 +109,43 @@ fn signed_formats(value: &mut Value) {
     }
 }
 
+/// Replaces `allOf: [{$ref}, {description}]` — poem-openapi's way to describe a property
+/// whose type is a named schema — with the `$ref` and its description side by side:
+/// generators make an extra model class out of every such `allOf`.
+fn flatten_described_refs(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let single_ref = map
+                .get("allOf")
+                .and_then(Value::as_array)
+                .filter(|parts: &&Vec<Value>| {
+                    parts.iter().filter(|p| p.get("$ref").is_some()).count() == 1
+                        && parts.iter().all(|p| {
+                            p.get("$ref").is_some()
+                                || p.as_object().is_some_and(|o| {
+                                    o.keys().all(|k| k == "description" || k == "default")
+                                })
+                        })
+                })
+                .cloned();
+            if let Some(parts) = single_ref {
+                map.remove("allOf");
+                for part in parts.iter().filter_map(Value::as_object) {
+                    for (key, value) in part {
+                        map.entry(key.clone()).or_insert_with(|| value.clone());
+                    }
+                }
+            }
+            map.values_mut().for_each(flatten_described_refs);
+        }
+        Value::Array(items) => items.iter_mut().for_each(flatten_described_refs),
+        _ => {}
+    }
+}
+
 fn complete(doc: &mut Value) {
     signed_formats(doc);
+    flatten_described_refs(doc);
     let mut body_schemas = Vec::new();
     if let Some(paths) = doc["paths"].as_object_mut() {
         for op in paths.values_mut().filter_map(Value::as_object_mut) {
