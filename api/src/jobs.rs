@@ -3,7 +3,12 @@
 
 use common::{
     db::exports::Exports,
-    domain::job::{JobKind, JobOutput, JobRecord, JobStatus},
+    domain::{
+        attempt::Grader,
+        job::{ExportFormat, JobKind, JobOutput, JobRecord, JobStatus},
+        question::Source,
+        session::Experience,
+    },
     jobs::{self, JobSpec, StartJob, Started},
     pagination::{KeyCursor, KeyPage, page_limit},
 };
@@ -37,7 +42,7 @@ pub struct JobResult {
     /// `generate_questions`, `regenerate_question`: `ai` (provider or its cache) or `bank`
     /// (the offline question bank).
     #[oai(skip_serializing_if_is_none)]
-    pub source: Option<String>,
+    pub source: Option<Source>,
     /// `generate_questions`: whether the batch came from the cache of earlier provider
     /// replies.
     #[oai(skip_serializing_if_is_none)]
@@ -47,7 +52,7 @@ pub struct JobResult {
     pub question_id: Option<String>,
     /// `export_session`: the file format.
     #[oai(skip_serializing_if_is_none)]
-    pub format: Option<String>,
+    pub format: Option<ExportFormat>,
     /// `export_session`: the file size.
     #[oai(skip_serializing_if_is_none)]
     pub size_bytes: Option<i64>,
@@ -82,7 +87,7 @@ pub struct JobResult {
     pub score: Option<i32>,
     /// `grade_attempt`: `ai` or `offline`.
     #[oai(skip_serializing_if_is_none)]
-    pub grader: Option<String>,
+    pub grader: Option<Grader>,
     /// `session_from_job_description`: the session created.
     #[oai(skip_serializing_if_is_none)]
     pub session_id: Option<String>,
@@ -91,7 +96,7 @@ pub struct JobResult {
     pub role: Option<String>,
     /// `session_from_job_description`: the experience level read from the advert.
     #[oai(skip_serializing_if_is_none)]
-    pub experience: Option<String>,
+    pub experience: Option<Experience>,
     /// `session_from_job_description`: the topics read from the advert.
     #[oai(skip_serializing_if_is_none)]
     pub topics: Option<Vec<String>>,
@@ -112,17 +117,17 @@ impl From<JobOutput> for JobResult {
                 question_ids: Some(o.question_ids),
                 duplicates_dropped: Some(o.duplicates_dropped),
                 invalid_dropped: Some(o.invalid_dropped),
-                source: o.source.map(|s| s.as_str().to_owned()),
+                source: o.source,
                 cached: o.cached,
                 ..Self::default()
             },
             JobOutput::RegenerateQuestion(o) => Self {
                 question_id: Some(o.question_id),
-                source: Some(o.source.as_str().to_owned()),
+                source: Some(o.source),
                 ..Self::default()
             },
             JobOutput::ExportSession(o) => Self {
-                format: Some(o.format.as_str().to_owned()),
+                format: Some(o.format),
                 size_bytes: Some(o.size_bytes),
                 question_count: Some(o.question_count),
                 filename: Some(o.filename),
@@ -137,7 +142,7 @@ impl From<JobOutput> for JobResult {
             JobOutput::SessionFromJobDescription(o) => Self {
                 session_id: Some(o.session_id),
                 role: Some(o.role),
-                experience: Some(o.experience.as_str().to_owned()),
+                experience: Some(o.experience),
                 topics: Some(o.topics),
                 company: o.company,
                 extracted_by: o.extracted_by,
@@ -146,7 +151,7 @@ impl From<JobOutput> for JobResult {
             JobOutput::GradeAttempt(o) => Self {
                 attempt_id: Some(o.attempt_id),
                 score: Some(o.score),
-                grader: Some(o.grader.as_str().to_owned()),
+                grader: Some(o.grader),
                 ..Self::default()
             },
         }

@@ -8,7 +8,7 @@ use common::{
 };
 use futures::stream::BoxStream;
 use poem::web::{Data, sse::Event};
-use poem_openapi::{Object, OpenApi, param::Header, payload::EventStream};
+use poem_openapi::{Enum, Object, OpenApi, param::Header, payload::EventStream};
 
 use crate::{auth::BearerAuth, error::ApiResult, routes::ApiTags, state::AppState};
 
@@ -17,6 +17,26 @@ use crate::{auth::BearerAuth, error::ApiResult, routes::ApiTags, state::AppState
 /// try), which frees its stream slot: short enough that a reconnecting client finds its
 /// old slot freed within `2 × KEEP_ALIVE`.
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+/// What an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum LiveEventType {
+    /// Progress or the end of a job.
+    Job,
+    /// A notification was stored.
+    Notification,
+}
+
+impl LiveEventType {
+    /// The SSE `event:` name.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Job => "job",
+            Self::Notification => "notification",
+        }
+    }
+}
 
 /// The `data:` of an event. `type` is `job` (progress and endings of a job) or
 /// `notification`; the SSE `event:` field carries the same name and `id:` the position to
@@ -28,7 +48,7 @@ pub struct LiveEventData {
     pub id: String,
     /// `job` or `notification`.
     #[oai(rename = "type")]
-    pub event_type: String,
+    pub event_type: LiveEventType,
     /// The job concerned.
     pub job_id: String,
     /// The job's status (for a notification: how it ended).
@@ -53,7 +73,6 @@ pub struct LiveEventData {
 impl LiveEventData {
     fn new(id: String, e: LiveEvent) -> Self {
         // `id` is the stream position; a notification's own id is `notification_id`.
-        let event_type = e.name().to_owned();
         match e {
             LiveEvent::Job {
                 job_id,
@@ -63,7 +82,7 @@ impl LiveEventData {
                 attempt,
             } => Self {
                 id,
-                event_type,
+                event_type: LiveEventType::Job,
                 job_id,
                 status,
                 kind: Some(kind),
@@ -79,7 +98,7 @@ impl LiveEventData {
                 message,
             } => Self {
                 id,
-                event_type,
+                event_type: LiveEventType::Notification,
                 job_id,
                 status,
                 kind: None,
@@ -151,7 +170,9 @@ impl EventsApi {
             .keep_alive(KEEP_ALIVE)
             .to_event(|data| {
                 let json = poem_openapi::types::ToJSON::to_json_string(&data);
-                Event::message(json).id(data.id).event_type(data.event_type)
+                Event::message(json)
+                    .id(data.id)
+                    .event_type(data.event_type.as_str())
             }))
     }
 }
