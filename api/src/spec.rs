@@ -143,6 +143,58 @@ fn flatten_described_refs(value: &mut Value) {
     }
 }
 
+/// The headers every answer carries, and those of rate-limited routes.
+fn documented_headers(doc: &mut Value) {
+    let request_id = json!({
+        "description": "The request's id (the client's `x-request-id`, or one made up); also in the logs.",
+        "schema": { "type": "string" }
+    });
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let limited = path.starts_with("/api/");
+        for op in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
+            for response in op["responses"]
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|r| r.values_mut())
+            {
+                let headers = &mut response["headers"];
+                if !headers.is_object() {
+                    *headers = json!({});
+                }
+                headers["x-request-id"] = request_id.clone();
+                if limited {
+                    headers["RateLimit-Policy"] = json!({
+                        "description": "The policy applied, e.g. `300;w=60` (IETF draft syntax).",
+                        "schema": { "type": "string" }
+                    });
+                    headers["RateLimit"] = json!({
+                        "description": "Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`.",
+                        "schema": { "type": "string" }
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Contact, licence, servers, and a version that changes whenever the contract does (the
+/// package version plus a digest of the paths and schemas).
+fn document_info(doc: &mut Value) {
+    use sha2::{Digest, Sha256};
+    let contract = json!({ "paths": doc["paths"], "components": doc["components"] });
+    let digest = Sha256::digest(contract.to_string().as_bytes());
+    let version = format!("{}+{}", env!("CARGO_PKG_VERSION"), &hex::encode(digest)[..8]);
+    doc["info"]["version"] = json!(version);
+    doc["info"]["contact"] = json!({ "name": "Interview Prep backend team", "url": "https://github.com/interview-prep/backend" });
+    doc["info"]["license"] = json!({ "name": "MIT", "url": "https://opensource.org/licenses/MIT" });
+    doc["servers"] = json!([
+        { "url": "http://127.0.0.1:8080", "description": "Local (`scripts/dev.sh`)" }
+    ]);
+}
+
 fn complete(doc: &mut Value) {
     signed_formats(doc);
     flatten_described_refs(doc);
@@ -231,6 +283,8 @@ fn complete(doc: &mut Value) {
             }
         }
     }
+    documented_headers(doc);
+    document_info(doc);
 }
 
 /// poem-openapi marks unsigned integers with `format: uint32` (or 8/16/64) but no

@@ -28,13 +28,28 @@ async fn committed_openapi_document_matches_the_served_one() {
 /// Client generators show the summary as a one-line title and the description as the doc
 /// comment; `uint64` becomes a 32-bit integer in some of them.
 #[test]
-fn every_operation_has_a_one_line_summary_and_a_description_and_no_uint64() {
+fn every_operation_is_summarised_described_and_documents_its_headers() {
     let raw = api::openapi_json();
     assert!(!raw.contains("uint64"), "a uint64 format is left");
     assert!(!raw.contains("\"allOf\""), "an allOf wrapper is left");
     let doc: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(doc["info"]["license"]["name"], "MIT");
+    assert!(doc["info"]["version"].as_str().unwrap().contains('+'));
+    assert!(doc["servers"].as_array().is_some_and(|s| !s.is_empty()));
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
+            for (status, response) in op["responses"].as_object().unwrap() {
+                assert!(
+                    response["headers"]["x-request-id"].is_object(),
+                    "{method} {path} {status}: x-request-id"
+                );
+                if path.starts_with("/api/") {
+                    assert!(
+                        response["headers"]["RateLimit"].is_object(),
+                        "{method} {path} {status}: RateLimit"
+                    );
+                }
+            }
             let summary = op["summary"].as_str().unwrap_or_default();
             assert!(
                 !summary.is_empty() && summary.chars().count() <= 80 && !summary.contains('\n'),
