@@ -196,7 +196,6 @@ fn document_info(doc: &mut Value) {
 }
 
 fn complete(doc: &mut Value) {
-    signed_formats(doc);
     flatten_described_refs(doc);
     let mut body_schemas = Vec::new();
     if let Some(paths) = doc["paths"].as_object_mut() {
@@ -283,6 +282,8 @@ fn complete(doc: &mut Value) {
             }
         }
     }
+    // After `unsigned_minimums` has read the unsigned formats.
+    signed_formats(doc);
     documented_headers(doc);
     document_info(doc);
 }
