@@ -13,8 +13,37 @@ use common::config::Env;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+const HELP: &str = "\
+Interview Prep api: the HTTP API (OpenAPI at /openapi.json, docs at /docs).
+
+Usage: api [COMMAND]
+
+Commands:
+  (none)           serve HTTP on API_HOST:API_PORT until SIGTERM or Ctrl-C
+  create-indexes   create the MongoDB indexes and exit (a deploy's pre-deploy step)
+
+Options:
+  -h, --help       print this help (no environment needed)
+  -V, --version    print the version
+
+Configuration comes from the environment; every variable, with its default, is listed in
+.env.example (required: MONGODB_URI, REDIS_URL, JWT_SECRET, S3_* for exports).
+";
+
+#[expect(clippy::print_stdout, reason = "help and version go to standard output")]
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    match std::env::args().nth(1).as_deref() {
+        Some("-h" | "--help" | "help") => {
+            print!("{HELP}");
+            return Ok(());
+        }
+        Some("-V" | "--version") => {
+            println!("api {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        _ => {}
+    }
     let config = api::config::ApiConfig::from_env(&Env::process()).context("configuration")?;
     common::telemetry::init_logging(config.common.log_format);
     match std::env::args().nth(1).as_deref() {
@@ -25,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("indexes are in place");
             return Ok(());
         }
-        Some(other) => anyhow::bail!("unknown command {other:?} (expected: create-indexes)"),
+        Some(other) => anyhow::bail!("unknown command {other:?} (see `api --help`)"),
     }
     let addr = format!("{}:{}", config.host, config.port);
     let listener = tokio::net::TcpListener::bind(&addr)

@@ -9,8 +9,39 @@ use common::config::Env;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+const HELP: &str = "\
+Interview Prep worker: runs the background jobs (question generation, grading, exports,
+email) from the Redis queues, with health and metrics on WORKER_HEALTH_HOST:WORKER_HEALTH_PORT.
+
+Usage: worker
+
+Commands:
+  (none)           consume every queue until SIGTERM or Ctrl-C (running jobs finish or are
+                   handed back within SHUTDOWN_TIMEOUT_SECS)
+
+Options:
+  -h, --help       print this help (no environment needed)
+  -V, --version    print the version
+
+Configuration comes from the environment; every variable, with its default, is listed in
+.env.example (required: MONGODB_URI, REDIS_URL, S3_*, SMTP_*; AI_API_KEY is optional).
+";
+
+#[expect(clippy::print_stdout, reason = "help and version go to standard output")]
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    match std::env::args().nth(1).as_deref() {
+        Some("-h" | "--help" | "help") => {
+            print!("{HELP}");
+            return Ok(());
+        }
+        Some("-V" | "--version") => {
+            println!("worker {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        None => {}
+        Some(other) => anyhow::bail!("unknown command {other:?} (see `worker --help`)"),
+    }
     let config =
         worker::config::WorkerConfig::from_env(&Env::process()).context("configuration")?;
     common::telemetry::init_logging(config.common.log_format);

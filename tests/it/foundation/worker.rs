@@ -33,3 +33,25 @@ async fn workers_serve_health_and_metrics_and_stop_on_sigterm() {
         assert!(status.success(), "worker exited with {status}");
     }
 }
+
+/// `--help` works on a machine with no configuration at all, and lists the commands.
+#[test]
+fn both_binaries_explain_themselves_without_any_environment() {
+    for (name, command) in [("api", "create-indexes"), ("worker", "consume every queue")] {
+        let out = std::process::Command::new(crate::support::binary(name))
+            .arg("--help")
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name} --help: {out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("Usage:") && text.contains(command), "{text}");
+        assert!(text.contains(".env.example"), "{text}");
+        let version = std::process::Command::new(crate::support::binary(name))
+            .arg("--version")
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(String::from_utf8(version.stdout).unwrap().starts_with(name));
+    }
+}
