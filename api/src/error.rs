@@ -46,17 +46,31 @@ pub struct Problem {
     /// Field-level validation problems.
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<Vec<FieldError>>,
+    /// The request path this occurrence is about.
+    #[oai(skip_serializing_if_is_none)]
+    pub instance: Option<String>,
+    /// The request's id (also the `x-request-id` header and in the logs).
+    #[oai(skip_serializing_if_is_none)]
+    pub request_id: Option<String>,
 }
 
 impl Problem {
-    /// A problem of type `/problems/{slug}` for `status`.
+    /// A problem of type `/problems/{slug}` for `status`, titled from the catalogue
+    /// (`crate::problems`), which documents every type at its `type` URL.
     pub fn new(status: StatusCode, slug: &str, detail: impl Into<Option<String>>) -> Self {
+        let entry = crate::problems::lookup(slug);
+        debug_assert!(entry.is_some(), "problem type {slug} is not in the catalogue");
         Self {
             problem_type: format!("/problems/{slug}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            title: entry.map_or_else(
+                || status.canonical_reason().unwrap_or("Error").to_owned(),
+                |e| e.title.to_owned(),
+            ),
             status: status.as_u16(),
             detail: detail.into(),
             errors: None,
+            instance: None,
+            request_id: None,
         }
     }
 

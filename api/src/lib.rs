@@ -9,6 +9,7 @@ pub mod error;
 pub mod jobs;
 pub mod lookup;
 pub mod middleware;
+pub mod problems;
 pub mod responses;
 pub mod routes;
 pub mod spec;
@@ -87,6 +88,8 @@ pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
         .at("/openapi.json", get(openapi_endpoint))
         .nest("/docs", docs)
         .at("/metrics", get(metrics_endpoint))
+        .at("/problems", get(problems::index))
+        .at("/problems/:slug", get(problems::show))
         .with(ValidateBodies::shared())
         .with(BodyLimit::new(MAX_BODY_BYTES))
         .with(CatchPanic::new())

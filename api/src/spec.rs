@@ -326,7 +326,7 @@ pub fn allowed_methods(path: &str) -> Option<String> {
                 (segments(template), methods.join(", "))
             })
             .collect();
-        for plain in ["/openapi.json", "/metrics"] {
+        for plain in ["/openapi.json", "/metrics", "/problems", "/problems/{slug}"] {
             routes.push((segments(plain), "GET".to_owned()));
         }
         routes

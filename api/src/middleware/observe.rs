@@ -105,6 +105,36 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert(REQUEST_ID.clone(), value);
         }
-        Ok(resp)
+        Ok(with_occurrence(resp, &path, &request_id).await)
     }
+}
+
+/// A problem+json answer with its `instance` (the request path) and `request_id` filled
+/// in, whichever layer made it (rate limiter, handler, router).
+async fn with_occurrence(resp: Response, path: &str, request_id: &str) -> Response {
+    let is_problem = resp
+        .headers()
+        .get(poem::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(crate::error::PROBLEM_JSON));
+    if !is_problem {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let bytes = body.into_bytes().await.unwrap_or_default();
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut problem)) => {
+            problem
+                .entry("instance")
+                .or_insert_with(|| serde_json::Value::from(path));
+            problem
+                .entry("request_id")
+                .or_insert_with(|| serde_json::Value::from(request_id));
+            serde_json::to_vec(&problem).unwrap_or_else(|_| bytes.to_vec())
+        }
+        _ => bytes.to_vec(),
+    };
+    let mut resp = Response::from_parts(parts, poem::Body::from(body));
+    resp.headers_mut().remove(poem::http::header::CONTENT_LENGTH);
+    resp
 }

@@ -113,3 +113,49 @@ async fn docs_page_is_served_without_external_assets() {
         );
     }
 }
+
+/// Every problem names its occurrence (path and request id) and a type whose page says what
+/// it means; titles are the type's, not the HTTP reason phrase.
+#[tokio::test]
+async fn problems_name_their_occurrence_and_their_type_resolves_to_a_page() {
+    let app = TestApp::spawn().await;
+    let me = app.register().await;
+    let path = "/api/v1/sessions/000000000000000000000000";
+    let resp = app
+        .http
+        .get(app.url(path))
+        .bearer_auth(&me.access)
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(resp, 404).await;
+    assert_eq!(problem["instance"], path);
+    assert_eq!(problem["request_id"], "trace-me-42");
+    assert_eq!(problem["title"], "Not found");
+
+    // A problem made by the rate limiter or the router gets them too.
+    let resp = app.get("/api/v1/no-such-route").await;
+    let problem = assert_problem(resp, 404).await;
+    assert_eq!(problem["instance"], "/api/v1/no-such-route");
+    assert!(problem["request_id"].is_string());
+
+    // The validation problem of a session.
+    let resp = app
+        .post_as(&me.access, "/api/v1/sessions", &serde_json::json!({ "role": "x" }))
+        .await;
+    let problem = assert_problem(resp, 400).await;
+    assert_eq!(problem["title"], "Invalid fields");
+
+    // Each type resolves to a page; the index lists them; unknown types are 404.
+    let page = app.get("/problems/validation-error").await;
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Invalid fields") && html.contains("/problems/validation-error"));
+    let index = app.get("/problems").await.text().await.unwrap();
+    for slug in ["session-full", "token-budget-spent", "idempotency-key-reused", "invalid-code"] {
+        assert!(index.contains(&format!("/problems/{slug}")), "{slug}");
+    }
+    assert_eq!(app.get("/problems/no-such-type").await.status(), 404);
+}
