@@ -46,12 +46,8 @@ pub struct Problem {
     /// Field-level validation problems.
     #[oai(skip_serializing_if_is_none)]
     pub errors: Option<Vec<FieldError>>,
-    /// The request path this occurrence is about.
-    #[oai(skip_serializing_if_is_none)]
-    pub instance: Option<String>,
-    /// The request's id (also the `x-request-id` header and in the logs).
-    #[oai(skip_serializing_if_is_none)]
-    pub request_id: Option<String>,
+    // `instance` and `request_id` are added to every problem by the outermost middleware
+    // (`middleware::observe`), which knows the request; `spec` documents them.
 }
 
 impl Problem {
@@ -59,7 +55,10 @@ impl Problem {
     /// (`crate::problems`), which documents every type at its `type` URL.
     pub fn new(status: StatusCode, slug: &str, detail: impl Into<Option<String>>) -> Self {
         let entry = crate::problems::lookup(slug);
-        debug_assert!(entry.is_some(), "problem type {slug} is not in the catalogue");
+        debug_assert!(
+            entry.is_some(),
+            "problem type {slug} is not in the catalogue"
+        );
         Self {
             problem_type: format!("/problems/{slug}"),
             title: entry.map_or_else(
@@ -69,8 +68,6 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: None,
-            instance: None,
-            request_id: None,
         }
     }
 

@@ -30,7 +30,10 @@ Configuration comes from the environment; every variable, with its default, is l
 .env.example (required: MONGODB_URI, REDIS_URL, JWT_SECRET, S3_* for exports).
 ";
 
-#[expect(clippy::print_stdout, reason = "help and version go to standard output")]
+#[expect(
+    clippy::print_stdout,
+    reason = "help and version go to standard output"
+)]
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {

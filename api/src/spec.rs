@@ -154,7 +154,11 @@ fn documented_headers(doc: &mut Value) {
     };
     for (path, item) in paths.iter_mut() {
         let limited = path.starts_with("/api/");
-        for op in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
+        for op in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
             for response in op["responses"]
                 .as_object_mut()
                 .into_iter()
@@ -186,7 +190,11 @@ fn document_info(doc: &mut Value) {
     use sha2::{Digest, Sha256};
     let contract = json!({ "paths": doc["paths"], "components": doc["components"] });
     let digest = Sha256::digest(contract.to_string().as_bytes());
-    let version = format!("{}+{}", env!("CARGO_PKG_VERSION"), &hex::encode(digest)[..8]);
+    let version = format!(
+        "{}+{}",
+        env!("CARGO_PKG_VERSION"),
+        &hex::encode(digest)[..8]
+    );
     doc["info"]["version"] = json!(version);
     doc["info"]["contact"] = json!({ "name": "Interview Prep backend team", "url": "https://github.com/interview-prep/backend" });
     doc["info"]["license"] = json!({ "name": "MIT", "url": "https://opensource.org/licenses/MIT" });
@@ -282,6 +290,16 @@ fn complete(doc: &mut Value) {
             }
         }
     }
+    // Added by `middleware::observe` to every problem, whichever layer made it.
+    let problem = &mut doc["components"]["schemas"]["Problem"]["properties"];
+    problem["instance"] = json!({
+        "type": "string",
+        "description": "The request path this occurrence is about."
+    });
+    problem["request_id"] = json!({
+        "type": "string",
+        "description": "The request's id (also the `x-request-id` header, and in the logs)."
+    });
     // After `unsigned_minimums` has read the unsigned formats.
     signed_formats(doc);
     documented_headers(doc);

@@ -27,7 +27,10 @@ Configuration comes from the environment; every variable, with its default, is l
 .env.example (required: MONGODB_URI, REDIS_URL, S3_*, SMTP_*; AI_API_KEY is optional).
 ";
 
-#[expect(clippy::print_stdout, reason = "help and version go to standard output")]
+#[expect(
+    clippy::print_stdout,
+    reason = "help and version go to standard output"
+)]
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match std::env::args().nth(1).as_deref() {

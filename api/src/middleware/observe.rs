@@ -135,6 +135,7 @@ async fn with_occurrence(resp: Response, path: &str, request_id: &str) -> Respon
         _ => bytes.to_vec(),
     };
     let mut resp = Response::from_parts(parts, poem::Body::from(body));
-    resp.headers_mut().remove(poem::http::header::CONTENT_LENGTH);
+    resp.headers_mut()
+        .remove(poem::http::header::CONTENT_LENGTH);
     resp
 }

@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: the process is running and serving HTTP. */
+        /**
+         * Liveness: the process is running and serving HTTP
+         * @description Liveness: the process is running and serving HTTP.
+         */
         get: operations["health_live"];
         put?: never;
         post?: never;
@@ -29,7 +32,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readiness: MongoDB, Redis and S3 each answer within the probe timeout (probed at
+         * Readiness: MongoDB, Redis and S3 answer within the probe timeout
+         * @description Readiness: MongoDB, Redis and S3 each answer within the probe timeout (probed at
          *     most once a second, however often this is called).
          */
         get: operations["health_ready"];
@@ -51,7 +55,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Create an account and sign in. A 6-digit code to confirm the address is mailed at
+         * Create an account and sign in
+         * @description Create an account and sign in. A 6-digit code to confirm the address is mailed at
          *     once (see `/verify-email`).
          */
         post: operations["auth_register"];
@@ -70,7 +75,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign in with email and password. */
+        /**
+         * Sign in with email and password
+         * @description Sign in with email and password.
+         */
         post: operations["auth_login"];
         delete?: never;
         options?: never;
@@ -88,7 +96,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Exchange a refresh token for a new pair. Each refresh token works once; presenting a
+         * Exchange a refresh token for a new pair
+         * @description Exchange a refresh token for a new pair. Each refresh token works once; presenting a
          *     used one again revokes every token descended from the same login.
          */
         post: operations["auth_refresh"];
@@ -107,7 +116,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign out: revokes the refresh token's whole family. */
+        /**
+         * Sign out: revokes the refresh token's whole family
+         * @description Sign out: revokes the refresh token's whole family.
+         */
         post: operations["auth_logout"];
         delete?: never;
         options?: never;
@@ -125,7 +137,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Email a 6-digit reset code (valid 10 minutes). Always 202 with the same body,
+         * Email a 6-digit reset code (valid 10 minutes)
+         * @description Email a 6-digit reset code (valid 10 minutes). Always 202 with the same body,
          *     whether or not the account exists; at most 3 codes per address per hour.
          */
         post: operations["auth_password_forgot"];
@@ -145,7 +158,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Check a reset code without using it. Wrong guesses count towards the code's limit of
+         * Check a reset code without using it
+         * @description Check a reset code without using it. Wrong guesses count towards the code's limit of
          *     5, shared with `/password/reset`.
          */
         post: operations["auth_password_verify"];
@@ -164,7 +178,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Set a new password with a reset code. Uses the code up and signs out every session. */
+        /**
+         * Set a new password with a reset code
+         * @description Set a new password with a reset code. Uses the code up and signs out every session.
+         */
         post: operations["auth_password_reset"];
         delete?: never;
         options?: never;
@@ -182,7 +199,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Confirm the caller's address with the code mailed at registration or by
+         * Confirm the caller's email address with the mailed code
+         * @description Confirm the caller's address with the code mailed at registration or by
          *     `/verify-email/resend`. Wrong guesses count towards the code's limit of 5. Answers
          *     the profile, now with `email_verified: true` (also when it already was).
          */
@@ -203,7 +221,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Mail the caller a new verification code (the earlier one stops working). At most 3
+         * Mail the caller a new verification code (the earlier one stops working)
+         * @description Mail the caller a new verification code (the earlier one stops working). At most 3
          *     codes per address per hour, registration's included; 409 `already-verified` when
          *     there is nothing to confirm.
          */
@@ -221,15 +240,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's profile. */
+        /**
+         * The caller's profile
+         * @description The caller's profile.
+         */
         get: operations["me_get"];
         put?: never;
         post?: never;
-        /** Delete the account and everything it owns. */
+        /**
+         * Delete the account and everything it owns
+         * @description Delete the account and everything it owns.
+         */
         delete: operations["me_delete"];
         options?: never;
         head?: never;
-        /** Update the profile. */
+        /**
+         * Update the profile
+         * @description Update the profile.
+         */
         patch: operations["me_update"];
         trace?: never;
     };
@@ -242,7 +270,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Change the password (needs the current one). Signs out every other session. */
+        /**
+         * Change the password (needs the current one)
+         * @description Change the password (needs the current one). Signs out every other session.
+         */
         post: operations["me_change_password"];
         delete?: never;
         options?: never;
@@ -257,10 +288,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's sessions, newest first. */
+        /**
+         * The caller's sessions, newest first
+         * @description The caller's sessions, newest first.
+         */
         get: operations["sessions_list"];
         put?: never;
-        /** Open a practice session. */
+        /**
+         * Open a practice session
+         * @description Open a practice session.
+         */
         post: operations["sessions_create"];
         delete?: never;
         options?: never;
@@ -275,15 +312,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One session, with its question and pinned counts. */
+        /**
+         * One session, with its question and pinned counts
+         * @description One session, with its question and pinned counts.
+         */
         get: operations["sessions_get"];
         put?: never;
         post?: never;
-        /** Delete a session and everything in it. */
+        /**
+         * Delete a session and everything in it
+         * @description Delete a session and everything in it.
+         */
         delete: operations["sessions_delete"];
         options?: never;
         head?: never;
-        /** Change a session (only the fields given). */
+        /**
+         * Change a session (only the fields given)
+         * @description Change a session (only the fields given).
+         */
         patch: operations["sessions_update"];
         trace?: never;
     };
@@ -294,7 +340,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Statistics of a session's questions. */
+        /**
+         * Statistics of a session's questions
+         * @description Statistics of a session's questions.
+         */
         get: operations["sessions_stats"];
         put?: never;
         post?: never;
@@ -311,10 +360,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A session's questions: pinned first, then newest. */
+        /**
+         * A session's questions: pinned first, then newest
+         * @description A session's questions: pinned first, then newest.
+         */
         get: operations["questions_list"];
         put?: never;
-        /** Add a question of the user's own (source `custom`). */
+        /**
+         * Add a question of the user's own (source `custom`)
+         * @description Add a question of the user's own (source `custom`).
+         */
         post: operations["questions_add"];
         delete?: never;
         options?: never;
@@ -330,7 +385,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Search the caller's questions (question, answer and notes) for a literal text,
+         * Search the caller's questions for a literal text
+         * @description Search the caller's questions (question, answer and notes) for a literal text,
          *     ignoring case; newest first.
          */
         get: operations["questions_search"];
@@ -351,7 +407,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Apply one action to up to 100 questions; one outcome per id. */
+        /**
+         * Apply one action to up to 100 questions; one outcome per id
+         * @description Apply one action to up to 100 questions; one outcome per id.
+         */
         post: operations["questions_bulk"];
         delete?: never;
         options?: never;
@@ -366,15 +425,24 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One question. */
+        /**
+         * One question
+         * @description One question.
+         */
         get: operations["questions_get"];
         put?: never;
         post?: never;
-        /** Delete a question. */
+        /**
+         * Delete a question
+         * @description Delete a question.
+         */
         delete: operations["questions_delete"];
         options?: never;
         head?: never;
-        /** Change a question (only the fields given), including pinning it. */
+        /**
+         * Change a question (only the fields given), including pinning it
+         * @description Change a question (only the fields given), including pinning it.
+         */
         patch: operations["questions_update"];
         trace?: never;
     };
@@ -388,7 +456,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Generate questions with model answers for a session, in the background. Honours
+         * Generate questions with model answers for a session, in the background
+         * @description Generate questions with model answers for a session, in the background. Honours
          *     `Idempotency-Key`. Counts against a per-user hourly limit; refused with 429
          *     `token-budget-spent` once the caller's daily AI token budget is used up.
          */
@@ -409,7 +478,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Prepare for a job advertisement: a background job reads the role, experience level,
+         * Prepare a session from a job advertisement, in the background
+         * @description Prepare for a job advertisement: a background job reads the role, experience level,
          *     topics and company from it (the AI provider, or offline rules), creates a session
          *     holding the advert, and generates its first questions; the job's result names the
          *     session. Honours `Idempotency-Key`; counts against the generation limits and the
@@ -432,7 +502,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Replace a question's text and answer with a newly generated one, in the
+         * Replace a question's text and answer with a generated one
+         * @description Replace a question's text and answer with a newly generated one, in the
          *     background; its id, pin, notes and category stay. Honours `Idempotency-Key`. Counts
          *     against the same hourly limit and daily AI token budget as generation.
          */
@@ -450,11 +521,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A question's attempts, newest first. */
+        /**
+         * A question's attempts, newest first
+         * @description A question's attempts, newest first.
+         */
         get: operations["attempts_list"];
         put?: never;
         /**
-         * Answer a question in your own words; it is graded in the background (by the AI
+         * Answer a question for practice; it is graded in the background
+         * @description Answer a question in your own words; it is graded in the background (by the AI
          *     rubric, or offline by key-point coverage when no provider is available or today's AI
          *     budget is spent). Honours `Idempotency-Key`. Counts against a per-user hourly limit.
          */
@@ -472,11 +547,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** An attempt, with its grade once graded. */
+        /**
+         * An attempt, with its grade once graded
+         * @description An attempt, with its grade once graded.
+         */
         get: operations["attempts_get"];
         put?: never;
         post?: never;
-        /** Delete an attempt (its score leaves the statistics). */
+        /**
+         * Delete an attempt (its score leaves the statistics)
+         * @description Delete an attempt (its score leaves the statistics).
+         */
         delete: operations["attempts_delete"];
         options?: never;
         head?: never;
@@ -493,7 +574,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Rate how well you recalled a question without answering it; FSRS schedules its next
+         * Rate how well you recalled a question; FSRS schedules the next review
+         * @description Rate how well you recalled a question without answering it; FSRS schedules its next
          *     review. (A graded practice attempt rates it too: score below 40 is `again`, 40–64
          *     `hard`, 65–84 `good`, 85 and above `easy`.)
          */
@@ -512,7 +594,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Questions due for review across the caller's sessions, most overdue first. Only
+         * Questions due for review across the caller's sessions, most overdue first
+         * @description Questions due for review across the caller's sessions, most overdue first. Only
          *     questions reviewed or answered at least once have a schedule.
          */
         get: operations["reviews_due"];
@@ -534,7 +617,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Export a session's questions to a file, in the background. The finished job's
+         * Export a session's questions to a file, in the background
+         * @description Export a session's questions to a file, in the background. The finished job's
          *     `result.download_url` is a short-lived signed link, minted on every status read.
          *     Honours `Idempotency-Key`; counts against a per-user limit.
          */
@@ -552,7 +636,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's recent jobs, newest first. */
+        /**
+         * The caller's recent jobs, newest first
+         * @description The caller's recent jobs, newest first.
+         */
         get: operations["jobs_list"];
         put?: never;
         post?: never;
@@ -569,7 +656,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One of the caller's jobs. */
+        /**
+         * One of the caller's jobs
+         * @description One of the caller's jobs.
+         */
         get: operations["jobs_get"];
         put?: never;
         post?: never;
@@ -611,11 +701,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's notifications, newest first. */
+        /**
+         * The caller's notifications, newest first
+         * @description The caller's notifications, newest first.
+         */
         get: operations["notifications_list"];
         put?: never;
         post?: never;
-        /** Delete all the caller's notifications. */
+        /**
+         * Delete all the caller's notifications
+         * @description Delete all the caller's notifications.
+         */
         delete: operations["notifications_clear"];
         options?: never;
         head?: never;
@@ -631,7 +727,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Mark notifications read: the given ids, or all. */
+        /**
+         * Mark notifications read: the given ids, or all
+         * @description Mark notifications read: the given ids, or all.
+         */
         post: operations["notifications_mark_read"];
         delete?: never;
         options?: never;
@@ -647,7 +746,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The caller's numbers: sessions by status, questions by difficulty and source,
+         * The caller's numbers: sessions, questions, practice, reviews, AI budget
+         * @description The caller's numbers: sessions by status, questions by difficulty and source,
          *     activity over the last 30 days (cached up to a minute), and today's AI token budget.
          */
         get: operations["analytics_me"];
@@ -667,7 +767,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The topics used most across all users over the last 7 days (public; cacheable for
+         * Topics used most across all users over the last 7 days
+         * @description The topics used most across all users over the last 7 days (public; cacheable for
          *     five minutes).
          */
         get: operations["analytics_trending_topics"];
@@ -686,7 +787,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Jobs that used all their attempts, most recent first. */
+        /**
+         * Jobs that used all their attempts, most recent first
+         * @description Jobs that used all their attempts, most recent first.
+         */
         get: operations["admin_dead_jobs"];
         put?: never;
         post?: never;
@@ -705,7 +809,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Run a failed job again from its first attempt (a new run: it notifies again). */
+        /**
+         * Run a failed job again from its first attempt (a new run: it notifies again)
+         * @description Run a failed job again from its first attempt (a new run: it notifies again).
+         */
         post: operations["admin_retry_job"];
         delete?: never;
         options?: never;
@@ -723,7 +830,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Start a probe job owned by the caller: it exercises queue, worker, retries,
+         * Start a pipeline probe job
+         * @description Start a probe job owned by the caller: it exercises queue, worker, retries,
          *     notification and live events end to end. Honours `Idempotency-Key`. Counts against
          *     a per-operator quota (`RATE_LIMIT_PROBE`, 30 an hour by default).
          */
@@ -761,14 +869,14 @@ export interface components {
              */
             notes?: string;
             /** @description `medium` when omitted. */
-            difficulty?: components["schemas"]["Difficulty"] & unknown;
+            difficulty?: components["schemas"]["Difficulty"];
             /**
              * @description At most 100 characters. A free-form category.
              * @default
              */
             category?: string;
             /** @description `technical` when omitted. */
-            kind?: components["schemas"]["QuestionKind"] & unknown;
+            kind?: components["schemas"]["QuestionKind"];
             /**
              * @description Pin it at once.
              * @default false
@@ -793,9 +901,9 @@ export interface components {
             /** @description Id (a ULID). */
             id: string;
             /** @description What it does. */
-            kind: components["schemas"]["JobKind"] & unknown;
+            kind: components["schemas"]["JobKind"];
             /** @description Where it stands. */
-            status: components["schemas"]["JobStatus"] & unknown;
+            status: components["schemas"]["JobStatus"];
             /**
              * Format: int32
              * @description Attempts started so far.
@@ -814,7 +922,7 @@ export interface components {
             /** @description Why the last attempt failed. */
             error?: string;
             /** @description What it produced, once succeeded. */
-            result?: components["schemas"]["JobResult"] & unknown;
+            result?: components["schemas"]["JobResult"];
             /**
              * @description Present when the job succeeded but its stored result could not be read (a server
              *     fault, logged with the job id); `result` is then absent.
@@ -825,7 +933,7 @@ export interface components {
             /** @description Each attempt of the current run, in order. */
             attempts: components["schemas"]["JobAttemptView"][];
             /** @description LLM tokens used by all attempts. */
-            tokens: components["schemas"]["TokensView"] & unknown;
+            tokens: components["schemas"]["TokensView"];
             /**
              * Format: date-time
              * @description Creation time.
@@ -912,11 +1020,11 @@ export interface components {
              */
             duration_secs?: number;
             /** @description Where grading stands. */
-            status: components["schemas"]["AttemptStatus"] & unknown;
+            status: components["schemas"]["AttemptStatus"];
             /** @description The grading job. */
             job_id?: string;
             /** @description The grade, once graded. */
-            grade?: components["schemas"]["Grade"] & unknown;
+            grade?: components["schemas"]["Grade"];
             /**
              * Format: date-time
              * @description When it was answered.
@@ -940,12 +1048,12 @@ export interface components {
             /** @description Always `Bearer`. */
             token_type: string;
             /**
-             * Format: uint64
+             * Format: int64
              * @description Seconds until the access token expires.
              */
             expires_in: number;
             /** @description The account. */
-            user: components["schemas"]["UserView"] & unknown;
+            user: components["schemas"]["UserView"];
         };
         /**
          * @description What a bulk request does.
@@ -960,7 +1068,7 @@ export interface components {
             /** @description The id as given. */
             id: string;
             /** @description What happened to it. */
-            result: components["schemas"]["BulkOutcome"] & unknown;
+            result: components["schemas"]["BulkOutcome"];
         };
         /**
          * @description The outcome for one id.
@@ -973,7 +1081,7 @@ export interface components {
          */
         BulkRequest: {
             /** @description The action. */
-            action: components["schemas"]["BulkActionName"] & unknown;
+            action: components["schemas"]["BulkActionName"];
             /** @description 1–100 question ids. */
             ids: string[];
             /** @description The new value, for the `set_*` actions. */
@@ -1044,7 +1152,7 @@ export interface components {
          */
         Changed: {
             /**
-             * Format: uint64
+             * Format: int64
              * @description Notifications changed (or removed).
              */
             count: number;
@@ -1065,7 +1173,7 @@ export interface components {
             /** @description The role practised for, 2–100 characters. */
             role: string;
             /** @description Target seniority. */
-            experience: components["schemas"]["Experience"] & unknown;
+            experience: components["schemas"]["Experience"];
             /**
              * @description Up to 10 topics of 1–50 characters each.
              * @default []
@@ -1089,7 +1197,7 @@ export interface components {
              */
             duration_minutes?: number;
             /** @description `pending` when omitted. */
-            status?: components["schemas"]["SessionStatus"] & unknown;
+            status?: components["schemas"]["SessionStatus"];
         };
         /**
          * Criteria
@@ -1097,13 +1205,13 @@ export interface components {
          */
         Criteria: {
             /** @description Is what the answer says right? */
-            correctness: components["schemas"]["Criterion"] & unknown;
+            correctness: components["schemas"]["Criterion"];
             /** @description Does it cover the model answer's points? */
-            completeness: components["schemas"]["Criterion"] & unknown;
+            completeness: components["schemas"]["Criterion"];
             /** @description Is it easy to follow? */
-            clarity: components["schemas"]["Criterion"] & unknown;
+            clarity: components["schemas"]["Criterion"];
             /** @description Is it well organised? */
-            structure: components["schemas"]["Criterion"] & unknown;
+            structure: components["schemas"]["Criterion"];
         };
         /**
          * Criterion
@@ -1141,7 +1249,7 @@ export interface components {
             /** @description Whether it answered in time. */
             ok: boolean;
             /**
-             * Format: uint64
+             * Format: int64
              * @description Probe time in milliseconds.
              */
             latency_ms: number;
@@ -1180,9 +1288,9 @@ export interface components {
          */
         DueItem: {
             /** @description The question. */
-            question: components["schemas"]["QuestionView"] & unknown;
+            question: components["schemas"]["QuestionView"];
             /** @description Its schedule. */
-            review: components["schemas"]["ReviewView"] & unknown;
+            review: components["schemas"]["ReviewView"];
         };
         /**
          * DuePage
@@ -1214,7 +1322,7 @@ export interface components {
          */
         ExportRequest: {
             /** @description `xlsx`, `csv`, `pdf` or `docx`. */
-            format: components["schemas"]["ExportFormat"] & unknown;
+            format: components["schemas"]["ExportFormat"];
         };
         /**
          * FieldError
@@ -1264,7 +1372,7 @@ export interface components {
             /** @description Topics for this batch (up to 10); the session's topics when omitted. */
             topics?: string[];
             /** @description One difficulty for the whole batch; a mix suited to the level when omitted. */
-            difficulty?: components["schemas"]["Difficulty"] & unknown;
+            difficulty?: components["schemas"]["Difficulty"];
         };
         /**
          * Grade
@@ -1272,14 +1380,14 @@ export interface components {
          */
         Grade: {
             /** @description Who graded it. */
-            grader: components["schemas"]["Grader"] & unknown;
+            grader: components["schemas"]["Grader"];
             /**
              * Format: int32
              * @description Overall, 0–100.
              */
             score: number;
             /** @description The rubric. */
-            criteria: components["schemas"]["Criteria"] & unknown;
+            criteria: components["schemas"]["Criteria"];
             /** @description Up to 3 things done well. */
             strengths: string[];
             /** @description Up to 5 points missing, each tied to the model answer. */
@@ -1287,7 +1395,7 @@ export interface components {
             /** @description A better answer (at most 2,000 characters). */
             suggested_answer: string;
             /** @description STAR coverage, for behavioural questions only. */
-            star?: components["schemas"]["Star"] & unknown;
+            star?: components["schemas"]["Star"];
             /**
              * @description The model answer's key points the answer covers (offline grader only).
              * @default []
@@ -1381,7 +1489,7 @@ export interface components {
              * @description `generate_questions`, `regenerate_question`: `ai` (provider or its cache) or `bank`
              *     (the offline question bank).
              */
-            source?: string;
+            source?: components["schemas"]["Source"];
             /**
              * @description `generate_questions`: whether the batch came from the cache of earlier provider
              *     replies.
@@ -1390,7 +1498,7 @@ export interface components {
             /** @description `regenerate_question`: the question replaced. */
             question_id?: string;
             /** @description `export_session`: the file format. */
-            format?: string;
+            format?: components["schemas"]["ExportFormat"];
             /**
              * Format: int64
              * @description `export_session`: the file size.
@@ -1433,13 +1541,13 @@ export interface components {
              */
             score?: number;
             /** @description `grade_attempt`: `ai` or `offline`. */
-            grader?: string;
+            grader?: components["schemas"]["Grader"];
             /** @description `session_from_job_description`: the session created. */
             session_id?: string;
             /** @description `session_from_job_description`: the role read from the advert. */
             role?: string;
             /** @description `session_from_job_description`: the experience level read from the advert. */
-            experience?: string;
+            experience?: components["schemas"]["Experience"];
             /** @description `session_from_job_description`: the topics read from the advert. */
             topics?: string[];
             /** @description `session_from_job_description`: the company, when the advert names it. */
@@ -1463,9 +1571,9 @@ export interface components {
             /** @description Id (a ULID). */
             id: string;
             /** @description What it does. */
-            kind: components["schemas"]["JobKind"] & unknown;
+            kind: components["schemas"]["JobKind"];
             /** @description Where it stands. */
-            status: components["schemas"]["JobStatus"] & unknown;
+            status: components["schemas"]["JobStatus"];
             /**
              * Format: int32
              * @description Attempts started so far.
@@ -1484,7 +1592,7 @@ export interface components {
             /** @description Why the last attempt failed. */
             error?: string;
             /** @description What it produced, once succeeded. */
-            result?: components["schemas"]["JobResult"] & unknown;
+            result?: components["schemas"]["JobResult"];
             /**
              * @description Present when the job succeeded but its stored result could not be read (a server
              *     fault, logged with the job id); `result` is then absent.
@@ -1495,7 +1603,7 @@ export interface components {
             /** @description Each attempt of the current run, in order. */
             attempts: components["schemas"]["JobAttemptView"][];
             /** @description LLM tokens used by all attempts. */
-            tokens: components["schemas"]["TokensView"] & unknown;
+            tokens: components["schemas"]["TokensView"];
             /**
              * Format: date-time
              * @description Creation time.
@@ -1522,13 +1630,13 @@ export interface components {
             /** @description The event's id (also sent as the SSE `id:`). */
             id: string;
             /** @description `job` or `notification`. */
-            type: string;
+            type: components["schemas"]["LiveEventType"];
             /** @description The job concerned. */
             job_id: string;
             /** @description The job's status (for a notification: how it ended). */
-            status: components["schemas"]["JobStatus"] & unknown;
+            status: components["schemas"]["JobStatus"];
             /** @description `job`: the job's kind. */
-            kind?: components["schemas"]["JobKind"] & unknown;
+            kind?: components["schemas"]["JobKind"];
             /**
              * Format: int32
              * @description `job`: 0–100.
@@ -1544,6 +1652,11 @@ export interface components {
             /** @description `notification`: its text. */
             message?: string;
         };
+        /**
+         * @description What an event is about.
+         * @enum {string}
+         */
+        LiveEventType: "job" | "notification";
         /**
          * Liveness
          * @description The process is up.
@@ -1657,7 +1770,7 @@ export interface components {
              */
             average_retrievability?: number;
             /** @description Today's AI token budget (live, not cached). */
-            ai_tokens: components["schemas"]["TokenBudgetView"] & unknown;
+            ai_tokens: components["schemas"]["TokenBudgetView"];
         };
         /**
          * MissingPoint
@@ -1700,7 +1813,7 @@ export interface components {
             /** @description Pass as `cursor` for the next page; absent on the last page. */
             next_cursor?: string;
             /**
-             * Format: uint64
+             * Format: int64
              * @description Unread notifications in all.
              */
             unread_count: number;
@@ -1715,9 +1828,9 @@ export interface components {
             /** @description The job it reports on. */
             job_id: string;
             /** @description The job's kind. */
-            kind: components["schemas"]["JobKind"] & unknown;
+            kind: components["schemas"]["JobKind"];
             /** @description How the job ended (`succeeded` or `failed`). */
-            status: components["schemas"]["JobStatus"] & unknown;
+            status: components["schemas"]["JobStatus"];
             /** @description One line for people. */
             message: string;
             /** @description Whether it was marked read. */
@@ -1734,7 +1847,7 @@ export interface components {
          */
         ProbeRequest: {
             /**
-             * Format: uint64
+             * Format: int64
              * @description How long each attempt works, 0–60000 ms (progress is reported in five steps).
              * @default 0
              */
@@ -1769,6 +1882,10 @@ export interface components {
             detail?: string;
             /** @description Field-level validation problems. */
             errors?: components["schemas"]["FieldError"][];
+            /** @description The request path this occurrence is about. */
+            instance?: string;
+            /** @description The request's id (also the `x-request-id` header, and in the logs). */
+            request_id?: string;
         };
         /**
          * @description What sort of question it is (graders use it: STAR for behavioural answers).
@@ -1824,15 +1941,15 @@ export interface components {
             /** @description The user's notes ("" when none). */
             notes: string;
             /** @description How hard it is. */
-            difficulty: components["schemas"]["Difficulty"] & unknown;
+            difficulty: components["schemas"]["Difficulty"];
             /** @description Category ("" when none). */
             category: string;
             /** @description What sort of question it is. */
-            kind: components["schemas"]["QuestionKind"] & unknown;
+            kind: components["schemas"]["QuestionKind"];
             /** @description Pinned questions list first. */
             is_pinned: boolean;
             /** @description Where it came from. */
-            source: components["schemas"]["Source"] & unknown;
+            source: components["schemas"]["Source"];
             /**
              * Format: date-time
              * @description Creation time.
@@ -1903,7 +2020,7 @@ export interface components {
          */
         ReviewRequest: {
             /** @description How well you recalled the answer. */
-            rating: components["schemas"]["Rating"] & unknown;
+            rating: components["schemas"]["Rating"];
         };
         /**
          * ReviewView
@@ -1923,7 +2040,7 @@ export interface components {
              */
             scheduled_days: number;
             /** @description FSRS state. */
-            state: components["schemas"]["CardState"] & unknown;
+            state: components["schemas"]["CardState"];
             /**
              * Format: double
              * @description FSRS stability: days until the chance of recall falls to 90 %.
@@ -1971,15 +2088,15 @@ export interface components {
             /** @description The user's notes ("" when none). */
             notes: string;
             /** @description How hard it is. */
-            difficulty: components["schemas"]["Difficulty"] & unknown;
+            difficulty: components["schemas"]["Difficulty"];
             /** @description Category ("" when none). */
             category: string;
             /** @description What sort of question it is. */
-            kind: components["schemas"]["QuestionKind"] & unknown;
+            kind: components["schemas"]["QuestionKind"];
             /** @description Pinned questions list first. */
             is_pinned: boolean;
             /** @description Where it came from. */
-            source: components["schemas"]["Source"] & unknown;
+            source: components["schemas"]["Source"];
             /**
              * Format: date-time
              * @description Creation time.
@@ -2037,11 +2154,11 @@ export interface components {
              */
             pinned: number;
             /** @description Questions per difficulty. */
-            by_difficulty: components["schemas"]["DifficultyCounts"] & unknown;
+            by_difficulty: components["schemas"]["DifficultyCounts"];
             /** @description Questions per category, largest first. */
             by_category: components["schemas"]["CategoryCount"][];
             /** @description Questions per source. */
-            by_source: components["schemas"]["SourceCounts"] & unknown;
+            by_source: components["schemas"]["SourceCounts"];
             /**
              * Format: double
              * @description Mean words per answer (0 when there are no questions).
@@ -2065,7 +2182,7 @@ export interface components {
             /** @description The role practised for. */
             role: string;
             /** @description Target seniority. */
-            experience: components["schemas"]["Experience"] & unknown;
+            experience: components["schemas"]["Experience"];
             /** @description Topics to cover. */
             topics: string[];
             /** @description Free-text description ("" when none). */
@@ -2075,7 +2192,7 @@ export interface components {
             /** @description The job advertisement prepared for. */
             job_description?: string;
             /** @description Where the session stands. */
-            status: components["schemas"]["SessionStatus"] & unknown;
+            status: components["schemas"]["SessionStatus"];
             /**
              * Format: int32
              * @description Planned duration in minutes.
@@ -2238,11 +2355,11 @@ export interface components {
             /** @description At most 1000 characters. The user's notes; "" clears them. */
             notes?: string;
             /** @description New difficulty. */
-            difficulty?: components["schemas"]["Difficulty"] & unknown;
+            difficulty?: components["schemas"]["Difficulty"];
             /** @description At most 100 characters. A free-form category; "" clears it. */
             category?: string;
             /** @description New kind. */
-            kind?: components["schemas"]["QuestionKind"] & unknown;
+            kind?: components["schemas"]["QuestionKind"];
             /** @description Pin (`true`) or unpin (`false`); setting the current value changes nothing. */
             is_pinned?: boolean;
         };
@@ -2254,7 +2371,7 @@ export interface components {
             /** @description 2–100 characters. */
             role?: string;
             /** @description Target seniority. */
-            experience?: components["schemas"]["Experience"] & unknown;
+            experience?: components["schemas"]["Experience"];
             /** @description Replaces the topics (up to 10). */
             topics?: string[];
             /** @description The company, at most 100 characters; "" clears it. */
@@ -2269,7 +2386,7 @@ export interface components {
              */
             duration_minutes?: number;
             /** @description New status. */
-            status?: components["schemas"]["SessionStatus"] & unknown;
+            status?: components["schemas"]["SessionStatus"];
         };
         /**
          * UserView
@@ -2341,6 +2458,8 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2361,6 +2480,8 @@ export interface operations {
             /** @description MongoDB, Redis and S3 all answered. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2370,6 +2491,8 @@ export interface operations {
             /** @description At least one dependency did not answer; `detail` names it. */
             503: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2394,6 +2517,12 @@ export interface operations {
             /** @description The account and its first token pair. */
             201: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2403,6 +2532,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2412,6 +2547,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2421,6 +2562,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2430,6 +2577,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2439,6 +2592,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2448,6 +2607,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2457,6 +2622,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2466,6 +2637,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2477,6 +2654,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2486,6 +2669,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2500,6 +2689,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2524,6 +2719,12 @@ export interface operations {
             /** @description A new token pair. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2533,6 +2734,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2542,6 +2749,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2551,6 +2764,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2560,6 +2779,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2569,6 +2794,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2578,6 +2809,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2587,6 +2824,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2596,6 +2839,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2607,6 +2856,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2616,6 +2871,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2630,6 +2891,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2654,6 +2921,12 @@ export interface operations {
             /** @description A new token pair. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2663,6 +2936,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2672,6 +2951,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2681,6 +2966,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2690,6 +2981,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2699,6 +2996,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2708,6 +3011,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2717,6 +3026,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2726,6 +3041,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2737,6 +3058,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2746,6 +3073,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2760,6 +3093,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2784,6 +3123,12 @@ export interface operations {
             /** @description Done. */
             204: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -2791,6 +3136,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2800,6 +3151,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2809,6 +3166,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2818,6 +3181,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2827,6 +3196,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2836,6 +3211,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2845,6 +3226,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2854,6 +3241,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2865,6 +3258,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2874,6 +3273,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2888,6 +3293,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2912,6 +3323,12 @@ export interface operations {
             /** @description Accepted; the same answer whether or not the account exists. */
             202: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2921,6 +3338,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2930,6 +3353,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2939,6 +3368,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2948,6 +3383,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2957,6 +3398,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2966,6 +3413,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2975,6 +3428,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2984,6 +3443,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2995,6 +3460,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3004,6 +3475,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3018,6 +3495,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3042,6 +3525,12 @@ export interface operations {
             /** @description The code is valid (and still unused). */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3051,6 +3540,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3060,6 +3555,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3069,6 +3570,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3078,6 +3585,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3087,6 +3600,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3096,6 +3615,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3105,6 +3630,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3114,6 +3645,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3125,6 +3662,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3134,6 +3677,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3148,6 +3697,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3172,6 +3727,12 @@ export interface operations {
             /** @description Done. */
             204: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3179,6 +3740,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3188,6 +3755,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3197,6 +3770,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3206,6 +3785,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3215,6 +3800,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3224,6 +3815,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3233,6 +3830,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3242,6 +3845,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3253,6 +3862,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3262,6 +3877,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3276,6 +3897,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3300,6 +3927,12 @@ export interface operations {
             /** @description The account. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3309,6 +3942,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3318,6 +3957,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3327,6 +3972,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3336,6 +3987,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3345,6 +4002,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3354,6 +4017,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3363,6 +4032,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3372,6 +4047,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3383,6 +4064,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3392,6 +4079,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3406,6 +4099,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3426,6 +4125,12 @@ export interface operations {
             /** @description The code is on its way. */
             202: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3435,6 +4140,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3444,6 +4155,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3453,6 +4170,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3462,6 +4185,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3471,6 +4200,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3480,6 +4215,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3491,6 +4232,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3500,6 +4247,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3514,6 +4267,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3534,6 +4293,12 @@ export interface operations {
             /** @description The account. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3543,6 +4308,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3552,6 +4323,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3561,6 +4338,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3570,6 +4353,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3579,6 +4368,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3588,6 +4383,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3599,6 +4400,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3608,6 +4415,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3622,6 +4435,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3642,6 +4461,12 @@ export interface operations {
             /** @description Done. */
             204: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -3649,6 +4474,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3658,6 +4489,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3667,6 +4504,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3676,6 +4519,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3685,6 +4534,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3694,6 +4549,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3705,6 +4566,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3714,6 +4581,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3728,6 +4601,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3752,6 +4631,12 @@ export interface operations {
             /** @description The account. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3761,6 +4646,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3770,6 +4661,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3779,6 +4676,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3788,6 +4691,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3797,6 +4706,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3806,6 +4721,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3815,6 +4736,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3824,6 +4751,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3835,6 +4768,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3844,6 +4783,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3858,6 +4803,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3885,6 +4836,12 @@ export interface operations {
              */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3894,6 +4851,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3903,6 +4866,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3912,6 +4881,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3921,6 +4896,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3930,6 +4911,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3939,6 +4926,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3948,6 +4941,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3957,6 +4956,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3968,6 +4973,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3977,6 +4988,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -3991,6 +5008,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4018,6 +5041,12 @@ export interface operations {
             /** @description The page. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4027,6 +5056,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4036,6 +5071,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4045,6 +5086,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4054,6 +5101,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4063,6 +5116,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4072,6 +5131,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4083,6 +5148,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4092,6 +5163,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4106,6 +5183,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4130,6 +5213,12 @@ export interface operations {
             /** @description The new session. */
             201: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4139,6 +5228,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4148,6 +5243,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4157,6 +5258,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4166,6 +5273,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4175,6 +5288,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4184,6 +5303,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4193,6 +5318,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4202,6 +5333,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4213,6 +5350,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4222,6 +5365,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4236,6 +5385,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4259,6 +5414,12 @@ export interface operations {
             /** @description The session. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4268,6 +5429,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4277,6 +5444,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4286,6 +5459,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4295,6 +5474,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4304,6 +5489,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4313,6 +5504,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4324,6 +5521,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4333,6 +5536,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4347,6 +5556,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4370,6 +5585,12 @@ export interface operations {
             /** @description Done. */
             204: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4377,6 +5598,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4386,6 +5613,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4395,6 +5628,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4404,6 +5643,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4413,6 +5658,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4422,6 +5673,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4433,6 +5690,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4442,6 +5705,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4456,6 +5725,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4483,6 +5758,12 @@ export interface operations {
             /** @description The session. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4492,6 +5773,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4501,6 +5788,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4510,6 +5803,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4519,6 +5818,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4528,6 +5833,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4537,6 +5848,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4546,6 +5863,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4555,6 +5878,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4566,6 +5895,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4575,6 +5910,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4589,6 +5930,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4612,6 +5959,12 @@ export interface operations {
             /** @description The statistics. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4621,6 +5974,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4630,6 +5989,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4639,6 +6004,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4648,6 +6019,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4657,6 +6034,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4666,6 +6049,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4677,6 +6066,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4686,6 +6081,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4700,6 +6101,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4736,6 +6143,12 @@ export interface operations {
             /** @description The page. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4745,6 +6158,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4754,6 +6173,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4763,6 +6188,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4772,6 +6203,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4781,6 +6218,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4790,6 +6233,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4801,6 +6250,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4810,6 +6265,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4824,6 +6285,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4851,6 +6318,12 @@ export interface operations {
             /** @description The new question. */
             201: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4860,6 +6333,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4869,6 +6348,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4878,6 +6363,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4887,6 +6378,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4896,6 +6393,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4905,6 +6408,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4914,6 +6423,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4923,6 +6438,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4934,6 +6455,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4943,6 +6470,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4957,6 +6490,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4984,6 +6523,12 @@ export interface operations {
             /** @description The page. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -4993,6 +6538,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5002,6 +6553,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5011,6 +6568,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5020,6 +6583,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5029,6 +6598,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5038,6 +6613,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5049,6 +6630,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5058,6 +6645,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5072,6 +6665,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5096,6 +6695,12 @@ export interface operations {
             /** @description One outcome per id. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5105,6 +6710,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5114,6 +6725,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5123,6 +6740,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5132,6 +6755,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5141,6 +6770,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5150,6 +6785,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5159,6 +6800,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5168,6 +6815,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5179,6 +6832,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5188,6 +6847,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5202,6 +6867,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5225,6 +6896,12 @@ export interface operations {
             /** @description The question. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5234,6 +6911,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5243,6 +6926,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5252,6 +6941,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5261,6 +6956,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5270,6 +6971,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5279,6 +6986,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5290,6 +7003,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5299,6 +7018,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5313,6 +7038,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5336,6 +7067,12 @@ export interface operations {
             /** @description Done. */
             204: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -5343,6 +7080,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5352,6 +7095,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5361,6 +7110,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5370,6 +7125,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5379,6 +7140,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5388,6 +7155,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5399,6 +7172,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5408,6 +7187,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5422,6 +7207,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5449,6 +7240,12 @@ export interface operations {
             /** @description The question. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5458,6 +7255,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5467,6 +7270,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5476,6 +7285,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5485,6 +7300,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5494,6 +7315,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5503,6 +7330,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5512,6 +7345,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5521,6 +7360,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5532,6 +7377,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5541,6 +7392,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5555,6 +7412,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5587,6 +7450,12 @@ export interface operations {
                 headers: {
                     /** @description The job's status URL. */
                     LOCATION: string;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5596,6 +7465,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5605,6 +7480,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5614,6 +7495,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5623,6 +7510,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5632,6 +7525,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5641,6 +7540,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5650,6 +7555,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5659,6 +7570,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5670,6 +7587,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5679,6 +7602,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5693,6 +7622,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5722,6 +7657,12 @@ export interface operations {
                 headers: {
                     /** @description The job's status URL. */
                     LOCATION: string;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5731,6 +7672,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5740,6 +7687,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5749,6 +7702,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5758,6 +7717,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5767,6 +7732,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5776,6 +7747,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5785,6 +7762,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5794,6 +7777,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5805,6 +7794,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5814,6 +7809,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5828,6 +7829,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5856,6 +7863,12 @@ export interface operations {
                 headers: {
                     /** @description The job's status URL. */
                     LOCATION: string;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5865,6 +7878,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5874,6 +7893,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5883,6 +7908,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5892,6 +7923,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5901,6 +7938,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5910,6 +7953,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5921,6 +7970,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5930,6 +7985,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5944,6 +8005,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5972,6 +8039,12 @@ export interface operations {
             /** @description The page. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5981,6 +8054,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5990,6 +8069,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -5999,6 +8084,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6008,6 +8099,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6017,6 +8114,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6026,6 +8129,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6037,6 +8146,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6046,6 +8161,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6060,6 +8181,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6092,6 +8219,12 @@ export interface operations {
                 headers: {
                     /** @description The attempt's URL. */
                     LOCATION: string;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6101,6 +8234,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6110,6 +8249,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6119,6 +8264,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6128,6 +8279,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6137,6 +8294,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6146,6 +8309,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6155,6 +8324,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6164,6 +8339,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6175,6 +8356,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6184,6 +8371,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6198,6 +8391,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6221,6 +8420,12 @@ export interface operations {
             /** @description The attempt. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6230,6 +8435,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6239,6 +8450,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6248,6 +8465,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6257,6 +8480,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6266,6 +8495,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6275,6 +8510,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6286,6 +8527,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6295,6 +8542,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6309,6 +8562,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6332,6 +8591,12 @@ export interface operations {
             /** @description Done. */
             204: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -6339,6 +8604,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6348,6 +8619,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6357,6 +8634,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6366,6 +8649,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6375,6 +8664,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6384,6 +8679,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6395,6 +8696,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6404,6 +8711,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6418,6 +8731,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6445,6 +8764,12 @@ export interface operations {
             /** @description The question's schedule after the rating. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6454,6 +8779,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6463,6 +8794,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6472,6 +8809,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6481,6 +8824,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6490,6 +8839,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6499,6 +8854,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6508,6 +8869,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6517,6 +8884,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6528,6 +8901,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6537,6 +8916,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6551,6 +8936,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6580,6 +8971,12 @@ export interface operations {
             /** @description The page. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6589,6 +8986,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6598,6 +9001,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6607,6 +9016,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6616,6 +9031,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6625,6 +9046,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6634,6 +9061,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6645,6 +9078,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6654,6 +9093,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6668,6 +9113,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6700,6 +9151,12 @@ export interface operations {
                 headers: {
                     /** @description The job's status URL. */
                     LOCATION: string;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6709,6 +9166,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6718,6 +9181,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6727,6 +9196,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6736,6 +9211,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6745,6 +9226,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6754,6 +9241,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6763,6 +9256,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6772,6 +9271,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6783,6 +9288,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6792,6 +9303,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6806,6 +9323,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6831,6 +9354,12 @@ export interface operations {
             /** @description The page. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6840,6 +9369,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6849,6 +9384,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6858,6 +9399,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6867,6 +9414,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6876,6 +9429,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6885,6 +9444,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6896,6 +9461,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6905,6 +9476,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6919,6 +9496,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6942,6 +9525,12 @@ export interface operations {
             /** @description The job. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6951,6 +9540,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6960,6 +9555,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6969,6 +9570,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6978,6 +9585,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6987,6 +9600,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -6996,6 +9615,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7007,6 +9632,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7016,6 +9647,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7030,6 +9667,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7052,6 +9695,12 @@ export interface operations {
         responses: {
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7061,6 +9710,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7070,6 +9725,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7079,6 +9740,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7088,6 +9755,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7097,6 +9770,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7106,6 +9785,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7117,6 +9802,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7126,6 +9817,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7140,6 +9837,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7167,6 +9870,12 @@ export interface operations {
             /** @description The page. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7176,6 +9885,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7185,6 +9900,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7194,6 +9915,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7203,6 +9930,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7212,6 +9945,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7221,6 +9960,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7232,6 +9977,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7241,6 +9992,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7255,6 +10012,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7275,6 +10038,12 @@ export interface operations {
             /** @description Done. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7284,6 +10053,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7293,6 +10068,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7302,6 +10083,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7311,6 +10098,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7320,6 +10113,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7329,6 +10128,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7340,6 +10145,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7349,6 +10160,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7363,6 +10180,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7387,6 +10210,12 @@ export interface operations {
             /** @description Done. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7396,6 +10225,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7405,6 +10240,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7414,6 +10255,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7423,6 +10270,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7432,6 +10285,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7441,6 +10300,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7450,6 +10315,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7459,6 +10330,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7470,6 +10347,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7479,6 +10362,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7493,6 +10382,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7513,6 +10408,12 @@ export interface operations {
             /** @description The numbers. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7522,6 +10423,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7531,6 +10438,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7540,6 +10453,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7549,6 +10468,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7558,6 +10483,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7567,6 +10498,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7578,6 +10515,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7587,6 +10530,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7601,6 +10550,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7631,6 +10586,12 @@ export interface operations {
                     "CACHE-CONTROL": string;
                     /** @description Send it back as `If-None-Match` to get a 304 while nothing changed. */
                     ETAG: string;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7644,6 +10605,12 @@ export interface operations {
                     "CACHE-CONTROL": string;
                     /** @description The current `ETag`. */
                     ETAG: string;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -7651,6 +10618,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7660,6 +10633,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7669,6 +10648,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7678,6 +10663,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7687,6 +10678,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7696,6 +10693,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7707,6 +10710,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7716,6 +10725,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7730,6 +10745,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7755,6 +10776,12 @@ export interface operations {
             /** @description The page. */
             200: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7764,6 +10791,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7773,6 +10806,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7782,6 +10821,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7791,6 +10836,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7800,6 +10851,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7809,6 +10866,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7820,6 +10883,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7829,6 +10898,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7843,6 +10918,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7868,6 +10949,12 @@ export interface operations {
                 headers: {
                     /** @description The job's status URL. */
                     LOCATION: string;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7877,6 +10964,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7886,6 +10979,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7895,6 +10994,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7904,6 +11009,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7913,6 +11024,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7922,6 +11039,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7933,6 +11056,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7942,6 +11071,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7956,6 +11091,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7985,6 +11126,12 @@ export interface operations {
                 headers: {
                     /** @description The job's status URL. */
                     LOCATION: string;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -7994,6 +11141,12 @@ export interface operations {
             /** @description The request is malformed or fails validation. */
             400: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8003,6 +11156,12 @@ export interface operations {
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8012,6 +11171,12 @@ export interface operations {
             /** @description The caller may not do this (operator endpoints). */
             403: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8021,6 +11186,12 @@ export interface operations {
             /** @description The resource does not exist, or belongs to someone else. */
             404: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8030,6 +11201,12 @@ export interface operations {
             /** @description The request conflicts with the current state (a duplicate, a full session). */
             409: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8039,6 +11216,12 @@ export interface operations {
             /** @description The request body is larger than 1 MiB. */
             413: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8048,6 +11231,12 @@ export interface operations {
             /** @description The request body is not `application/json`. */
             415: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8057,6 +11246,12 @@ export interface operations {
             /** @description The request is well-formed but its values are not acceptable. */
             422: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8068,6 +11263,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying. */
                     "RETRY-AFTER": number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8077,6 +11278,12 @@ export interface operations {
             /** @description An unexpected error; the cause is logged with the request id. */
             500: {
                 headers: {
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -8091,6 +11298,12 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying, when known. */
                     "RETRY-AFTER"?: number;
+                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
+                    "x-request-id"?: string;
+                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
+                    "RateLimit-Policy"?: string;
+                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
+                    RateLimit?: string;
                     [name: string]: unknown;
                 };
                 content: {

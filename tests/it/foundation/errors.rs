@@ -142,7 +142,11 @@ async fn problems_name_their_occurrence_and_their_type_resolves_to_a_page() {
 
     // The validation problem of a session.
     let resp = app
-        .post_as(&me.access, "/api/v1/sessions", &serde_json::json!({ "role": "x" }))
+        .post_as(
+            &me.access,
+            "/api/v1/sessions",
+            &serde_json::json!({ "role": "x" }),
+        )
         .await;
     let problem = assert_problem(resp, 400).await;
     assert_eq!(problem["title"], "Invalid fields");
@@ -150,11 +154,21 @@ async fn problems_name_their_occurrence_and_their_type_resolves_to_a_page() {
     // Each type resolves to a page; the index lists them; unknown types are 404.
     let page = app.get("/problems/validation-error").await;
     assert_eq!(page.status(), 200);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let html = page.text().await.unwrap();
     assert!(html.contains("Invalid fields") && html.contains("/problems/validation-error"));
     let index = app.get("/problems").await.text().await.unwrap();
-    for slug in ["session-full", "token-budget-spent", "idempotency-key-reused", "invalid-code"] {
+    for slug in [
+        "session-full",
+        "token-budget-spent",
+        "idempotency-key-reused",
+        "invalid-code",
+    ] {
         assert!(index.contains(&format!("/problems/{slug}")), "{slug}");
     }
     assert_eq!(app.get("/problems/no-such-type").await.status(), 404);
