@@ -367,6 +367,34 @@ async fn a_full_flow_leaves_complete_metrics_valid_alerts_and_clean_logs() {
     }
     assert!(alerts >= 5);
 
+    // Every query of the Grafana dashboard uses metrics these processes export.
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/grafana/interview-prep.json"
+        ))
+        .unwrap(),
+    )
+    .expect("the dashboard is JSON");
+    let mut queries = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            let used = metric_names(expr);
+            assert!(!used.is_empty(), "{}: no metric in {expr}", panel["title"]);
+            for metric in used {
+                let base = metric.trim_end_matches("_bucket");
+                assert!(
+                    exported.contains(base),
+                    "panel {} uses {metric}, which is not exported",
+                    panel["title"]
+                );
+            }
+            queries += 1;
+        }
+    }
+    assert!(queries >= 15, "{queries} queries");
+
     // Logs: one line per request with its fields, one per job attempt; no secret anywhere.
     let (api_log, worker_log) = (api.log.clone(), worker.log.clone());
     for mut process in [api, worker] {
