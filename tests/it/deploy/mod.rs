@@ -100,7 +100,9 @@ fn render_blueprint_scales_and_protects_the_queues() {
     );
     assert_eq!(api["preDeployCommand"], "/app/api create-indexes");
 
-    let worker = service(&doc, "worker");
+    // A private service: no public traffic, but its /metrics can be scraped on the
+    // private network (a background worker accepts no inbound connection).
+    let worker = service(&doc, "pserv");
     assert!(worker.get("healthCheckPath").is_none());
     assert!(worker["numInstances"].as_u64().unwrap_or(0) >= 3 || worker.get("scaling").is_some());
 
@@ -180,7 +182,7 @@ fn render_blueprint_and_env_example_declare_every_variable_the_binaries_read() {
     let doc = blueprint();
     for (svc, reads) in [
         (service(&doc, "web"), &api_reads),
-        (service(&doc, "worker"), &worker_reads),
+        (service(&doc, "pserv"), &worker_reads),
     ] {
         let keys = declared(&doc, svc);
         let missing: Vec<_> = reads.difference(&keys).collect();
@@ -258,7 +260,7 @@ fn dockerfile_passes_hadolint_and_runs_unprivileged() {
     assert!(runtime.iter().any(|l| l.starts_with("COPY --from=build")));
     // Every binary the blueprint starts exists in the image.
     let doc = blueprint();
-    for kind in ["web", "worker"] {
+    for kind in ["web", "pserv"] {
         let cmd = service(&doc, kind)["dockerCommand"]
             .as_str()
             .expect("dockerCommand");
