@@ -47,3 +47,13 @@ describe("readEventStream", () => {
     expect(await collect(["data: whole\n\n", "data: cut"])).toEqual([{ data: "whole" }]);
   });
 });
+
+describe("the CommonJS build", () => {
+  it("loads with require", async () => {
+    const { createRequire } = await import("node:module");
+    const require = createRequire(import.meta.url);
+    const sdk = require("../dist/cjs/index.js") as typeof import("../src/index.js");
+    expect(typeof sdk.createApiClient).toBe("function");
+    expect(new sdk.NotFoundError(404, undefined)).toBeInstanceOf(sdk.ApiError);
+  });
+});

@@ -4,7 +4,16 @@ import { randomUUID } from "node:crypto";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { ApiError, createApiClient, type ApiClient, type LiveEvent } from "../src/index.js";
+import {
+  ApiError,
+  NotFoundError,
+  ValidationError,
+  createApiClient,
+  unwrap,
+  type ApiClient,
+  type LiveEvent,
+  type StoredTokens,
+} from "../src/index.js";
 
 const baseUrl = process.env.SDK_API_URL;
 
@@ -23,7 +32,7 @@ describe("SDK journey against the live services", () => {
     });
     expect(error, JSON.stringify(error)).toBeUndefined();
     expect(response.status).toBe(201);
-    client.signIn(data!);
+    await client.signIn(data!);
     subscription = client.subscribe((event) => events.push(event), { signal: stop.signal });
   });
 
@@ -157,12 +166,12 @@ describe("SDK journey against the live services", () => {
   });
 
   it("refreshes an expired access token once and retries the call", async () => {
-    const before = client.tokens.get()!;
-    client.tokens.set({ ...before, accessToken: "not-a-valid-token" });
+    const before = (await client.tokens.get())!;
+    await client.tokens.set({ ...before, accessToken: "not-a-valid-token" });
     const [me, jobs] = await Promise.all([client.api.GET("/api/v1/me"), client.api.GET("/api/v1/jobs")]);
     expect(me.response.status).toBe(200);
     expect(jobs.response.status).toBe(200);
-    const after = client.tokens.get()!;
+    const after = (await client.tokens.get())!;
     expect(after.accessToken).not.toBe("not-a-valid-token");
     expect(after.refreshToken).not.toBe(before.refreshToken);
     expect(expired).toBe(0);
@@ -187,16 +196,122 @@ describe("SDK journey against the live services", () => {
             )
           : fetch(request),
     });
-    const before = client.tokens.get()!;
-    client.tokens.set({ ...before, accessToken: "expired-meanwhile" });
+    const before = (await client.tokens.get())!;
+    await client.tokens.set({ ...before, accessToken: "expired-meanwhile" });
     await expect(flaky.api.GET("/api/v1/me")).rejects.toMatchObject({ status: 503 });
-    expect(client.tokens.get()?.refreshToken).toBe(before.refreshToken);
+    expect((await client.tokens.get())?.refreshToken).toBe(before.refreshToken);
     expect(outages.expired).toBe(0);
 
     outage = false;
     const me = await flaky.api.GET("/api/v1/me");
     expect(me.response.status).toBe(200);
-    expect(client.tokens.get()?.refreshToken).not.toBe(before.refreshToken);
+    expect((await client.tokens.get())?.refreshToken).not.toBe(before.refreshToken);
+  });
+
+  it("throws typed errors, walks pages, and keeps tokens in an asynchronous store", async () => {
+    const missing = unwrap(
+      client.api.GET("/api/v1/sessions/{session_id}", { params: { path: { session_id: "000000000000000000000000" } } }),
+    );
+    await expect(missing).rejects.toBeInstanceOf(NotFoundError);
+    const invalid = await unwrap(client.api.POST("/api/v1/sessions", { body: { role: "x", experience: "senior" } })).catch(
+      (e: unknown) => e,
+    );
+    expect(invalid).toBeInstanceOf(ValidationError);
+    expect((invalid as ValidationError).fields.map((f) => f.field)).toContain("role");
+    expect((invalid as ValidationError).type).toBe("/problems/validation-error");
+
+    // An app keeping tokens in (asynchronous) secure storage.
+    let stored: StoredTokens | null = null;
+    const slowStore = {
+      get: async () => {
+        await new Promise((r) => setTimeout(r, 5));
+        return stored;
+      },
+      set: async (t: StoredTokens | null) => {
+        await new Promise((r) => setTimeout(r, 5));
+        stored = t;
+      },
+    };
+    const app = createApiClient({ baseUrl: baseUrl!, tokens: slowStore });
+    await app.signIn(
+      await unwrap(
+        app.api.POST("/api/v1/auth/register", {
+          body: { fullname: "Async Store", email: `async-${randomUUID()}@example.com`, password: "correct horse battery" },
+        }),
+      ),
+    );
+    for (const role of ["Role A", "Role B", "Role C"]) {
+      await unwrap(app.api.POST("/api/v1/sessions", { body: { role, experience: "junior" } }));
+    }
+    stored = { ...stored!, accessToken: "stale" }; // refreshed through the async store
+    const roles: string[] = [];
+    for await (const session of app.paginate((cursor) =>
+      unwrap(app.api.GET("/api/v1/sessions", { params: { query: { limit: 1, cursor } } })),
+    )) {
+      roles.push(session.role);
+    }
+    expect(roles.sort()).toEqual(["Role A", "Role B", "Role C"]);
+    expect(stored!.accessToken).not.toBe("stale");
+  });
+
+  it("retries a job start after a network error without starting it twice, and times out", async () => {
+    let failures = 1;
+    const keys: string[] = [];
+    const flaky = createApiClient({
+      baseUrl: baseUrl!,
+      tokens: client.tokens,
+      fetch: (request) => {
+        if (request.method === "POST" && request.url.endsWith("/exports")) {
+          keys.push(request.headers.get("idempotency-key") ?? "");
+          if (failures-- > 0) {
+            // The request reached the api, but the answer is lost on the way back.
+            return fetch(request).then(() => Promise.reject(new TypeError("network connection lost")));
+          }
+        }
+        return fetch(request);
+      },
+    });
+    const session = await unwrap(flaky.api.POST("/api/v1/sessions", { body: { role: "Retry Role", experience: "senior" } }));
+    const started = await unwrap(
+      flaky.api.POST("/api/v1/sessions/{session_id}/exports", {
+        params: { path: { session_id: session.id } },
+        body: { format: "csv" },
+      }),
+    );
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toBeTruthy();
+    expect(keys[1]).toBe(keys[0]);
+    const jobs = await unwrap(flaky.api.GET("/api/v1/jobs", { params: { query: { limit: 100 } } }));
+    expect(jobs.items.filter((j) => j.session_id === session.id).map((j) => j.id)).toEqual([started.job_id]);
+
+    const hanging = createApiClient({
+      baseUrl: baseUrl!,
+      tokens: client.tokens,
+      timeoutMs: 200,
+      retries: 0,
+      fetch: (request) =>
+        new Promise((_, reject) => request.signal.addEventListener("abort", () => reject(request.signal.reason))),
+    });
+    await expect(hanging.api.GET("/api/v1/me")).rejects.toBeDefined();
+  });
+
+  it("polls notifications where events cannot stream", async () => {
+    const seen: LiveEvent[] = [];
+    const stopPolling = new AbortController();
+    const polling = client.subscribe((e) => seen.push(e), { mode: "poll", pollMs: 200, signal: stopPolling.signal });
+    await new Promise((r) => setTimeout(r, 300));
+    const session = await unwrap(client.api.POST("/api/v1/sessions", { body: { role: "Poll Role", experience: "senior" } }));
+    const started = await unwrap(
+      client.api.POST("/api/v1/sessions/{session_id}/exports", {
+        params: { path: { session_id: session.id } },
+        body: { format: "csv" },
+      }),
+    );
+    await expect
+      .poll(() => seen.filter((e) => e.type === "notification" && e.job_id === started.job_id).length, { timeout: 15_000 })
+      .toBe(1);
+    stopPolling.abort();
+    await polling;
   });
 
   it("reports problem+json errors with their status and title", async () => {
@@ -216,9 +331,9 @@ describe("SDK journey against the live services", () => {
   });
 
   it("signs out: the refresh token is revoked and the session is over", async () => {
-    const refreshToken = client.tokens.get()!.refreshToken;
+    const refreshToken = (await client.tokens.get())!.refreshToken;
     await client.signOut();
-    expect(client.tokens.get()).toBeNull();
+    expect((await client.tokens.get())).toBeNull();
     const reuse = await client.api.POST("/api/v1/auth/refresh", { body: { refresh_token: refreshToken } });
     expect(reuse.response.status).toBe(401);
     const me = await client.api.GET("/api/v1/me");
