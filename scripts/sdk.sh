@@ -3,7 +3,9 @@
 #
 #   scripts/sdk.sh install    npm ci (only when package-lock.json changed since the last one)
 #   scripts/sdk.sh generate   regenerate src/schema.ts from docs/openapi.json
-#   scripts/sdk.sh check      fail when regenerating would change the committed src/schema.ts
+#   scripts/sdk.sh check      fail when regenerating would change the committed src/schema.ts,
+#                             or when a second generator's client (@hey-api/openapi-ts)
+#                             does not type-check
 #   scripts/sdk.sh test       type-check, build, and run the tests; the journey test runs against
 #                             a live api + worker started here on the stack described by the
 #                             environment (MONGODB_URI, REDIS_URL, S3_*, SMTP_*: stack.env)
@@ -48,6 +50,32 @@ check)
     exit 1
   fi
   echo "sdk: generated code matches docs/openapi.json"
+  # A second, independent generator must read the document too, and its client must
+  # type-check: a contract that only one tool understands is not a contract.
+  npx --no-install openapi-ts -i "$ROOT/docs/openapi.json" -o "$tmp/second/client" >"$tmp/second.log" 2>&1 || {
+    cat "$tmp/second.log" >&2
+    echo "sdk: @hey-api/openapi-ts could not generate a client from docs/openapi.json" >&2
+    exit 1
+  }
+  cat >"$tmp/second/tsconfig.json" <<'JSON'
+{
+  "compilerOptions": {
+    "target": "ES2022",
+    "lib": ["ES2022", "DOM", "DOM.Iterable"],
+    "module": "NodeNext",
+    "moduleResolution": "NodeNext",
+    "strict": true,
+    "skipLibCheck": true,
+    "noEmit": true
+  },
+  "include": ["client"]
+}
+JSON
+  npx --no-install tsc -p "$tmp/second/tsconfig.json" || {
+    echo "sdk: the client @hey-api/openapi-ts generated from docs/openapi.json does not type-check" >&2
+    exit 1
+  }
+  echo "sdk: a second generator (@hey-api/openapi-ts) reads the document and its client type-checks"
   ;;
 test)
   install
