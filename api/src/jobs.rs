@@ -12,7 +12,7 @@ use common::{
     jobs::{self, JobSpec, StartJob, Started},
     pagination::{KeyCursor, KeyPage, page_limit},
 };
-use poem_openapi::{ApiResponse, Object, payload::Json};
+use poem_openapi::{ApiResponse, Object, Union, payload::Json};
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -22,138 +22,182 @@ use crate::{
 /// Longest `Idempotency-Key` accepted.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-/// What a finished job produced; the fields present depend on the job's kind.
-#[derive(Debug, Object, Default)]
+/// What a generation produced.
+#[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
-pub struct JobResult {
-    /// `generate_questions`: questions this run added.
-    #[oai(skip_serializing_if_is_none)]
-    pub questions_added: Option<i64>,
-    /// `generate_questions`: ids of the questions added by the attempt that finished.
-    #[oai(skip_serializing_if_is_none)]
-    pub question_ids: Option<Vec<String>>,
-    /// `generate_questions`: candidates dropped because the session (or the batch) already
-    /// had them.
-    #[oai(skip_serializing_if_is_none)]
-    pub duplicates_dropped: Option<i64>,
-    /// `generate_questions`: candidates dropped by validation (lengths, difficulty).
-    #[oai(skip_serializing_if_is_none)]
-    pub invalid_dropped: Option<i64>,
-    /// `generate_questions`, `regenerate_question`: `ai` (provider or its cache) or `bank`
-    /// (the offline question bank).
-    #[oai(skip_serializing_if_is_none)]
+pub struct GenerateResult {
+    /// Questions this run added.
+    pub questions_added: i64,
+    /// Ids of the questions added by the attempt that finished.
+    pub question_ids: Vec<String>,
+    /// Candidates dropped because the session (or the batch) already had them.
+    pub duplicates_dropped: i64,
+    /// Candidates dropped by validation (lengths, difficulty) or the screen (links,
+    /// addresses, copied text).
+    pub invalid_dropped: i64,
+    /// `ai` (provider or its cache) or `bank` (the offline question bank); absent when an
+    /// earlier attempt had already added everything.
     pub source: Option<Source>,
-    /// `generate_questions`: whether the batch came from the cache of earlier provider
-    /// replies.
-    #[oai(skip_serializing_if_is_none)]
+    /// Whether the batch came from the cache of earlier provider replies.
     pub cached: Option<bool>,
-    /// `regenerate_question`: the question replaced.
-    #[oai(skip_serializing_if_is_none)]
-    pub question_id: Option<String>,
-    /// `export_session`: the file format.
-    #[oai(skip_serializing_if_is_none)]
-    pub format: Option<ExportFormat>,
-    /// `export_session`: the file size.
-    #[oai(skip_serializing_if_is_none)]
-    pub size_bytes: Option<i64>,
-    /// `export_session`: questions in the file.
-    #[oai(skip_serializing_if_is_none)]
-    pub question_count: Option<i64>,
-    /// `export_session`: the download's file name.
-    #[oai(skip_serializing_if_is_none)]
-    pub filename: Option<String>,
-    /// `export_session`: a signed link to the file, minted for this response; it stops
-    /// working at `expires_at`. Absent once the export has expired.
-    #[oai(skip_serializing_if_is_none)]
+}
+
+impl From<common::domain::job::GenerateOutput> for GenerateResult {
+    fn from(o: common::domain::job::GenerateOutput) -> Self {
+        Self {
+            questions_added: o.questions_added,
+            question_ids: o.question_ids,
+            duplicates_dropped: o.duplicates_dropped,
+            invalid_dropped: o.invalid_dropped,
+            source: o.source,
+            cached: o.cached,
+        }
+    }
+}
+
+/// What a regeneration produced.
+#[derive(Debug, Object)]
+pub struct RegenerateResult {
+    /// The question replaced (its id stays).
+    pub question_id: String,
+    /// Where the new text came from.
+    pub source: Source,
+}
+
+/// What an export produced; the link is signed for each read of the job.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ExportResult {
+    /// The file format.
+    pub format: ExportFormat,
+    /// The file size.
+    pub size_bytes: i64,
+    /// Questions in the file.
+    pub question_count: i64,
+    /// The download's file name.
+    pub filename: String,
+    /// A signed link to the file, minted for this response; it stops working at
+    /// `expires_at`. Absent once the export has expired.
     pub download_url: Option<String>,
-    /// `export_session`: when `download_url` stops working.
-    #[oai(skip_serializing_if_is_none)]
+    /// When `download_url` stops working.
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// `export_session`: `true` once the file has been deleted (exports are kept for a
-    /// limited time).
-    #[oai(skip_serializing_if_is_none)]
+    /// `true` once the file has been deleted (exports are kept for a limited time).
     pub expired: Option<bool>,
-    /// `probe`: the mark the run left.
-    #[oai(skip_serializing_if_is_none)]
-    pub mark: Option<String>,
-    /// `probe`: the attempt that succeeded.
-    #[oai(skip_serializing_if_is_none)]
-    pub attempt: Option<i32>,
-    /// `grade_attempt`: the practice attempt graded (read it for the full grade).
-    #[oai(skip_serializing_if_is_none)]
-    pub attempt_id: Option<String>,
-    /// `grade_attempt`: its score, 0–100.
-    #[oai(skip_serializing_if_is_none)]
-    pub score: Option<i32>,
-    /// `grade_attempt`: `ai` or `offline`.
-    #[oai(skip_serializing_if_is_none)]
-    pub grader: Option<Grader>,
-    /// `session_from_job_description`: the session created.
-    #[oai(skip_serializing_if_is_none)]
-    pub session_id: Option<String>,
-    /// `session_from_job_description`: the role read from the advert.
-    #[oai(skip_serializing_if_is_none)]
-    pub role: Option<String>,
-    /// `session_from_job_description`: the experience level read from the advert.
-    #[oai(skip_serializing_if_is_none)]
-    pub experience: Option<Experience>,
-    /// `session_from_job_description`: the topics read from the advert.
-    #[oai(skip_serializing_if_is_none)]
-    pub topics: Option<Vec<String>>,
-    /// `session_from_job_description`: the company, when the advert names it.
-    #[oai(skip_serializing_if_is_none)]
+}
+
+/// What a probe produced.
+#[derive(Debug, Object)]
+pub struct ProbeResult {
+    /// The mark the run left.
+    pub mark: String,
+    /// The attempt that succeeded.
+    pub attempt: i32,
+}
+
+/// What grading produced (read the attempt for the whole grade).
+#[derive(Debug, Object)]
+pub struct GradeResult {
+    /// The practice attempt graded.
+    pub attempt_id: String,
+    /// Its score, 0–100.
+    pub score: i32,
+    /// Who graded it.
+    pub grader: Grader,
+}
+
+/// What preparing a session from a job advertisement produced.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct JobDescriptionResult {
+    /// The session created.
+    pub session_id: String,
+    /// The role read from the advert.
+    pub role: String,
+    /// The experience level read from the advert.
+    pub experience: Experience,
+    /// The topics read from the advert.
+    pub topics: Vec<String>,
+    /// The company, when the advert names it.
     pub company: Option<String>,
-    /// `session_from_job_description`: `ai` or `offline` (absent when a retried attempt
-    /// found the session already made).
-    #[oai(skip_serializing_if_is_none)]
+    /// `ai` or `offline` (absent when a retried attempt found the session already made).
     pub extracted_by: Option<String>,
+    /// The first questions.
+    #[oai(flatten)]
+    pub generated: GenerateResult,
+}
+
+/// What an email job produced.
+#[derive(Debug, Object)]
+pub struct EmailResult {
+    /// Always `true`: the message was handed to the SMTP server.
+    pub sent: bool,
+}
+
+/// What a finished job produced, by the job's kind (`kind`, the same as the job's).
+#[derive(Debug, Union)]
+#[oai(discriminator_name = "kind", one_of)]
+pub enum JobResult {
+    /// `generate_questions`.
+    #[oai(mapping = "generate_questions")]
+    GenerateQuestions(GenerateResult),
+    /// `regenerate_question`.
+    #[oai(mapping = "regenerate_question")]
+    RegenerateQuestion(RegenerateResult),
+    /// `export_session`.
+    #[oai(mapping = "export_session")]
+    ExportSession(ExportResult),
+    /// `email`.
+    #[oai(mapping = "email")]
+    Email(EmailResult),
+    /// `probe`.
+    #[oai(mapping = "probe")]
+    Probe(ProbeResult),
+    /// `grade_attempt`.
+    #[oai(mapping = "grade_attempt")]
+    GradeAttempt(GradeResult),
+    /// `session_from_job_description`.
+    #[oai(mapping = "session_from_job_description")]
+    SessionFromJobDescription(JobDescriptionResult),
 }
 
 impl From<JobOutput> for JobResult {
     fn from(output: JobOutput) -> Self {
         match output {
-            JobOutput::GenerateQuestions(o) => Self {
-                questions_added: Some(o.questions_added),
-                question_ids: Some(o.question_ids),
-                duplicates_dropped: Some(o.duplicates_dropped),
-                invalid_dropped: Some(o.invalid_dropped),
+            JobOutput::GenerateQuestions(o) => Self::GenerateQuestions(o.into()),
+            JobOutput::RegenerateQuestion(o) => Self::RegenerateQuestion(RegenerateResult {
+                question_id: o.question_id,
                 source: o.source,
-                cached: o.cached,
-                ..Self::default()
-            },
-            JobOutput::RegenerateQuestion(o) => Self {
-                question_id: Some(o.question_id),
-                source: Some(o.source),
-                ..Self::default()
-            },
-            JobOutput::ExportSession(o) => Self {
-                format: Some(o.format),
-                size_bytes: Some(o.size_bytes),
-                question_count: Some(o.question_count),
-                filename: Some(o.filename),
-                ..Self::default()
-            },
-            JobOutput::Email(_) => Self::default(),
-            JobOutput::Probe(o) => Self {
-                mark: Some(o.mark),
-                attempt: Some(o.attempt),
-                ..Self::default()
-            },
-            JobOutput::SessionFromJobDescription(o) => Self {
-                session_id: Some(o.session_id),
-                role: Some(o.role),
-                experience: Some(o.experience),
-                topics: Some(o.topics),
-                company: o.company,
-                extracted_by: o.extracted_by,
-                ..Self::from(JobOutput::GenerateQuestions(o.generated))
-            },
-            JobOutput::GradeAttempt(o) => Self {
-                attempt_id: Some(o.attempt_id),
-                score: Some(o.score),
-                grader: Some(o.grader),
-                ..Self::default()
-            },
+            }),
+            JobOutput::ExportSession(o) => Self::ExportSession(ExportResult {
+                format: o.format,
+                size_bytes: o.size_bytes,
+                question_count: o.question_count,
+                filename: o.filename,
+                download_url: None,
+                expires_at: None,
+                expired: None,
+            }),
+            JobOutput::Email(_) => Self::Email(EmailResult { sent: true }),
+            JobOutput::Probe(o) => Self::Probe(ProbeResult {
+                mark: o.mark,
+                attempt: o.attempt,
+            }),
+            JobOutput::GradeAttempt(o) => Self::GradeAttempt(GradeResult {
+                attempt_id: o.attempt_id,
+                score: o.score,
+                grader: o.grader,
+            }),
+            JobOutput::SessionFromJobDescription(o) => {
+                Self::SessionFromJobDescription(JobDescriptionResult {
+                    session_id: o.session_id,
+                    role: o.role,
+                    experience: o.experience,
+                    topics: o.topics,
+                    company: o.company,
+                    extracted_by: o.extracted_by,
+                    generated: o.generated.into(),
+                })
+            }
         }
     }
 }
@@ -279,7 +323,9 @@ pub async fn present(state: &AppState, job: JobRecord) -> ApiResult<JobView> {
     if !export {
         return Ok(view);
     }
-    let result = view.result.get_or_insert_with(JobResult::default);
+    let Some(JobResult::ExportSession(result)) = view.result.as_mut() else {
+        return Ok(view);
+    };
     match Exports::new(&state.db).by_job(&id).await? {
         Some(record) => {
             let ttl = state.config.export_url_ttl;

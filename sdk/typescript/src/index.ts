@@ -16,6 +16,15 @@ export type { components, operations, paths };
 export type Schemas = components["schemas"];
 export type AuthTokens = Schemas["AuthTokens"];
 export type Job = Schemas["JobView"];
+export type JobKind = Schemas["JobKind"];
+/** A job's result, by kind: narrow with `result.kind === "generate_questions"`, or use `resultOf`. */
+export type JobResult = NonNullable<Job["result"]>;
+
+/** The job's result if the job is of `kind` and has one, typed for that kind. */
+export function resultOf<K extends JobResult["kind"]>(job: Job, kind: K): Extract<JobResult, { kind: K }> | undefined {
+  const result = job.result;
+  return result && result.kind === kind ? (result as Extract<JobResult, { kind: K }>) : undefined;
+}
 export type JobStatus = Schemas["JobStatus"];
 export type LiveEvent = Schemas["LiveEventData"];
 export type Problem = Schemas["Problem"];

@@ -9,6 +9,7 @@ import {
   NotFoundError,
   ValidationError,
   createApiClient,
+  resultOf,
   unwrap,
   type ApiClient,
   type LiveEvent,
@@ -58,15 +59,16 @@ describe("SDK journey against the live services", () => {
     expect(started.response.status).toBe(202);
     const generation = await client.waitForJob(started.data!.job_id);
     expect(generation.status, generation.error).toBe("succeeded");
-    expect(generation.result?.questions_added).toBe(5);
-    expect(generation.result?.source).toBe("bank");
+    const generated = resultOf(generation, "generate_questions")!;
+    expect(generated.questions_added).toBe(5);
+    expect(generated.source).toBe("bank");
 
     const listed = await api.GET("/api/v1/sessions/{session_id}/questions", {
       params: { path: { session_id: session.id }, query: { limit: 50 } },
     });
     const questions = listed.data!.items;
     expect(questions).toHaveLength(5);
-    expect(new Set(questions.map((q) => q.id))).toEqual(new Set(generation.result?.question_ids));
+    expect(new Set(questions.map((q) => q.id))).toEqual(new Set(generated.question_ids));
 
     const oldest = questions[questions.length - 1]!;
     const pinned = await api.PATCH("/api/v1/questions/{question_id}", {
@@ -90,14 +92,16 @@ describe("SDK journey against the live services", () => {
     expect(exportStarted.response.status).toBe(202);
     const exported = await client.waitForJob(exportStarted.data!.job_id);
     expect(exported.status, exported.error).toBe("succeeded");
-    expect(exported.result?.question_count).toBe(5);
-    const link = exported.result?.download_url;
+    const file_ = resultOf(exported, "export_session")!;
+    expect(exported.result?.kind).toBe("export_session");
+    expect(file_.question_count).toBe(5);
+    const link = file_.download_url;
     expect(link).toMatch(/^http/);
 
     const file = await fetch(link!);
     expect(file.status).toBe(200);
     const bytes = new Uint8Array(await file.arrayBuffer());
-    expect(bytes.length).toBe(exported.result?.size_bytes);
+    expect(bytes.length).toBe(file_.size_bytes);
     expect(String.fromCharCode(bytes[0]!, bytes[1]!)).toBe("PK"); // a zip container
     expect(Buffer.from(bytes).includes("xl/worksheets/sheet1.xml")).toBe(true);
 
