@@ -1307,6 +1307,14 @@ export interface components {
             next_cursor?: string;
         };
         /**
+         * EmailResult
+         * @description What an email job produced.
+         */
+        EmailResult: {
+            /** @description Always `true`: the message was handed to the SMTP server. */
+            sent: boolean;
+        };
+        /**
          * @description Seniority the questions target.
          * @enum {string}
          */
@@ -1323,6 +1331,38 @@ export interface components {
         ExportRequest: {
             /** @description `xlsx`, `csv`, `pdf` or `docx`. */
             format: components["schemas"]["ExportFormat"];
+        };
+        /**
+         * ExportResult
+         * @description What an export produced; the link is signed for each read of the job.
+         */
+        ExportResult: {
+            /** @description The file format. */
+            format: components["schemas"]["ExportFormat"];
+            /**
+             * Format: int64
+             * @description The file size.
+             */
+            size_bytes: number;
+            /**
+             * Format: int64
+             * @description Questions in the file.
+             */
+            question_count: number;
+            /** @description The download's file name. */
+            filename: string;
+            /**
+             * @description A signed link to the file, minted for this response; it stops working at
+             *     `expires_at`. Absent once the export has expired.
+             */
+            download_url?: string;
+            /**
+             * Format: date-time
+             * @description When `download_url` stops working.
+             */
+            expires_at?: string;
+            /** @description `true` once the file has been deleted (exports are kept for a limited time). */
+            expired?: boolean;
         };
         /**
          * FieldError
@@ -1375,6 +1415,37 @@ export interface components {
             difficulty?: components["schemas"]["Difficulty"];
         };
         /**
+         * GenerateResult
+         * @description What a generation produced.
+         */
+        GenerateResult: {
+            /**
+             * Format: int64
+             * @description Questions this run added.
+             */
+            questions_added: number;
+            /** @description Ids of the questions added by the attempt that finished. */
+            question_ids: string[];
+            /**
+             * Format: int64
+             * @description Candidates dropped because the session (or the batch) already had them.
+             */
+            duplicates_dropped: number;
+            /**
+             * Format: int64
+             * @description Candidates dropped by validation (lengths, difficulty) or the screen (links,
+             *     addresses, copied text).
+             */
+            invalid_dropped: number;
+            /**
+             * @description `ai` (provider or its cache) or `bank` (the offline question bank); absent when an
+             *     earlier attempt had already added everything.
+             */
+            source?: components["schemas"]["Source"];
+            /** @description Whether the batch came from the cache of earlier provider replies. */
+            cached?: boolean;
+        };
+        /**
          * Grade
          * @description The grade of an attempt.
          */
@@ -1406,6 +1477,21 @@ export interface components {
              * @default []
              */
             missed_points?: string[];
+        };
+        /**
+         * GradeResult
+         * @description What grading produced (read the attempt for the whole grade).
+         */
+        GradeResult: {
+            /** @description The practice attempt graded. */
+            attempt_id: string;
+            /**
+             * Format: int32
+             * @description Its score, 0–100.
+             */
+            score: number;
+            /** @description Who graded it. */
+            grader: components["schemas"]["Grader"];
         };
         /**
          * @description Who graded an attempt.
@@ -1448,6 +1534,49 @@ export interface components {
             error?: string;
         };
         /**
+         * JobDescriptionResult
+         * @description What preparing a session from a job advertisement produced.
+         */
+        JobDescriptionResult: {
+            /** @description The session created. */
+            session_id: string;
+            /** @description The role read from the advert. */
+            role: string;
+            /** @description The experience level read from the advert. */
+            experience: components["schemas"]["Experience"];
+            /** @description The topics read from the advert. */
+            topics: string[];
+            /** @description The company, when the advert names it. */
+            company?: string;
+            /** @description `ai` or `offline` (absent when a retried attempt found the session already made). */
+            extracted_by?: string;
+            /**
+             * Format: int64
+             * @description Questions this run added.
+             */
+            questions_added: number;
+            /** @description Ids of the questions added by the attempt that finished. */
+            question_ids: string[];
+            /**
+             * Format: int64
+             * @description Candidates dropped because the session (or the batch) already had them.
+             */
+            duplicates_dropped: number;
+            /**
+             * Format: int64
+             * @description Candidates dropped by validation (lengths, difficulty) or the screen (links,
+             *     addresses, copied text).
+             */
+            invalid_dropped: number;
+            /**
+             * @description `ai` (provider or its cache) or `bank` (the offline question bank); absent when an
+             *     earlier attempt had already added everything.
+             */
+            source?: components["schemas"]["Source"];
+            /** @description Whether the batch came from the cache of earlier provider replies. */
+            cached?: boolean;
+        };
+        /**
          * @description What a job does.
          * @enum {string}
          */
@@ -1462,101 +1591,105 @@ export interface components {
             /** @description Pass as `cursor` for the next page; absent on the last page. */
             next_cursor?: string;
         };
-        /**
-         * JobResult
-         * @description What a finished job produced; the fields present depend on the job's kind.
-         */
-        JobResult: {
+        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        JobResult: components["schemas"]["JobResult_GenerateResult"] | components["schemas"]["JobResult_RegenerateResult"] | components["schemas"]["JobResult_ExportResult"] | components["schemas"]["JobResult_EmailResult"] | components["schemas"]["JobResult_ProbeResult"] | components["schemas"]["JobResult_GradeResult"] | components["schemas"]["JobResult_JobDescriptionResult"];
+        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        JobResult_EmailResult: {
             /**
-             * Format: int64
-             * @description `generate_questions`: questions this run added.
+             * @example email
+             * @enum {string}
              */
-            questions_added?: number;
-            /** @description `generate_questions`: ids of the questions added by the attempt that finished. */
-            question_ids?: string[];
+            kind: "email";
+        } & components["schemas"]["EmailResult"] & {
             /**
-             * Format: int64
-             * @description `generate_questions`: candidates dropped because the session (or the batch) already
-             *     had them.
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
              */
-            duplicates_dropped?: number;
+            kind: "email";
+        };
+        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        JobResult_ExportResult: {
             /**
-             * Format: int64
-             * @description `generate_questions`: candidates dropped by validation (lengths, difficulty).
+             * @example export_session
+             * @enum {string}
              */
-            invalid_dropped?: number;
+            kind: "export_session";
+        } & components["schemas"]["ExportResult"] & {
             /**
-             * @description `generate_questions`, `regenerate_question`: `ai` (provider or its cache) or `bank`
-             *     (the offline question bank).
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
              */
-            source?: components["schemas"]["Source"];
+            kind: "export_session";
+        };
+        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        JobResult_GenerateResult: {
             /**
-             * @description `generate_questions`: whether the batch came from the cache of earlier provider
-             *     replies.
+             * @example generate_questions
+             * @enum {string}
              */
-            cached?: boolean;
-            /** @description `regenerate_question`: the question replaced. */
-            question_id?: string;
-            /** @description `export_session`: the file format. */
-            format?: components["schemas"]["ExportFormat"];
+            kind: "generate_questions";
+        } & components["schemas"]["GenerateResult"] & {
             /**
-             * Format: int64
-             * @description `export_session`: the file size.
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
              */
-            size_bytes?: number;
+            kind: "generate_questions";
+        };
+        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        JobResult_GradeResult: {
             /**
-             * Format: int64
-             * @description `export_session`: questions in the file.
+             * @example grade_attempt
+             * @enum {string}
              */
-            question_count?: number;
-            /** @description `export_session`: the download's file name. */
-            filename?: string;
+            kind: "grade_attempt";
+        } & components["schemas"]["GradeResult"] & {
             /**
-             * @description `export_session`: a signed link to the file, minted for this response; it stops
-             *     working at `expires_at`. Absent once the export has expired.
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
              */
-            download_url?: string;
+            kind: "grade_attempt";
+        };
+        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        JobResult_JobDescriptionResult: {
             /**
-             * Format: date-time
-             * @description `export_session`: when `download_url` stops working.
+             * @example session_from_job_description
+             * @enum {string}
              */
-            expires_at?: string;
+            kind: "session_from_job_description";
+        } & components["schemas"]["JobDescriptionResult"] & {
             /**
-             * @description `export_session`: `true` once the file has been deleted (exports are kept for a
-             *     limited time).
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
              */
-            expired?: boolean;
-            /** @description `probe`: the mark the run left. */
-            mark?: string;
+            kind: "session_from_job_description";
+        };
+        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        JobResult_ProbeResult: {
             /**
-             * Format: int32
-             * @description `probe`: the attempt that succeeded.
+             * @example probe
+             * @enum {string}
              */
-            attempt?: number;
-            /** @description `grade_attempt`: the practice attempt graded (read it for the full grade). */
-            attempt_id?: string;
+            kind: "probe";
+        } & components["schemas"]["ProbeResult"] & {
             /**
-             * Format: int32
-             * @description `grade_attempt`: its score, 0–100.
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
              */
-            score?: number;
-            /** @description `grade_attempt`: `ai` or `offline`. */
-            grader?: components["schemas"]["Grader"];
-            /** @description `session_from_job_description`: the session created. */
-            session_id?: string;
-            /** @description `session_from_job_description`: the role read from the advert. */
-            role?: string;
-            /** @description `session_from_job_description`: the experience level read from the advert. */
-            experience?: components["schemas"]["Experience"];
-            /** @description `session_from_job_description`: the topics read from the advert. */
-            topics?: string[];
-            /** @description `session_from_job_description`: the company, when the advert names it. */
-            company?: string;
+            kind: "probe";
+        };
+        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        JobResult_RegenerateResult: {
             /**
-             * @description `session_from_job_description`: `ai` or `offline` (absent when a retried attempt
-             *     found the session already made).
+             * @example regenerate_question
+             * @enum {string}
              */
-            extracted_by?: string;
+            kind: "regenerate_question";
+        } & components["schemas"]["RegenerateResult"] & {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            kind: "regenerate_question";
         };
         /**
          * @description Where a job stands.
@@ -1865,6 +1998,19 @@ export interface components {
             permanent?: boolean;
         };
         /**
+         * ProbeResult
+         * @description What a probe produced.
+         */
+        ProbeResult: {
+            /** @description The mark the run left. */
+            mark: string;
+            /**
+             * Format: int32
+             * @description The attempt that succeeded.
+             */
+            attempt: number;
+        };
+        /**
          * Problem
          * @description An RFC 9457 problem details object.
          */
@@ -1983,6 +2129,16 @@ export interface components {
         RefreshRequest: {
             /** @description The refresh token from the last login or refresh. */
             refresh_token: string;
+        };
+        /**
+         * RegenerateResult
+         * @description What a regeneration produced.
+         */
+        RegenerateResult: {
+            /** @description The question replaced (its id stays). */
+            question_id: string;
+            /** @description Where the new text came from. */
+            source: components["schemas"]["Source"];
         };
         /**
          * RegisterRequest

@@ -41,7 +41,10 @@ fn every_operation_is_summarised_described_and_documents_its_headers() {
         .values()
         .filter(|s| s["allOf"].is_array())
         .count();
-    assert_eq!(described_refs, union_parts, "an allOf wrapper outside the schemas is left");
+    assert_eq!(
+        described_refs, union_parts,
+        "an allOf wrapper outside the schemas is left"
+    );
     assert_eq!(doc["info"]["license"]["name"], "MIT");
     assert!(doc["info"]["version"].as_str().unwrap().contains('+'));
     assert!(doc["servers"].as_array().is_some_and(|s| !s.is_empty()));
