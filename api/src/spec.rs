@@ -184,6 +184,199 @@ fn documented_headers(doc: &mut Value) {
     }
 }
 
+/// A real-looking string for a property named `name`.
+fn string_example(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "email" => "ada@example.com",
+        "fullname" => "Ada Lovelace",
+        "password" | "current_password" | "new_password" => "correct horse battery",
+        "access_token" => "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI2NzQxZjBjMmEzYjRjNWQ2ZTdmODA5MTIifQ.sig",
+        "refresh_token" => "Jq3Vd0k3mXo2Cw1oI6T8m0r9kG5Yb2hR8u1wLxEa4sE",
+        "token_type" => "Bearer",
+        "role" | "session_role" => "Backend Engineer",
+        "question" => "How does a B-tree index speed up a range query?",
+        "answer" => {
+            "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key \
+             in a few page reads and then walks the leaves in order."
+        }
+        "notes" => "Mention the fill factor.",
+        "category" | "topic" => "Databases",
+        "company" => "Northwind Logistics",
+        "description" => "Final round for the platform team.",
+        "job_description" | "text" => {
+            "Senior Backend Engineer (Rust). You will design high-throughput services in Rust \
+             and PostgreSQL and run them on Kubernetes. 5+ years of backend experience."
+        }
+        "detail" => "A session holds at most 50 questions; delete some first.",
+        "title" => "Session full",
+        "message" => "Question generation finished.",
+        "filename" => "backend-engineer-questions-2026-12-02.xlsx",
+        "download_url" => "https://exports.example.com/exports/6741f0c2/01JDXQ7M.xlsx?X-Amz-Signature=abc",
+        "status_url" => "/api/v1/jobs/01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+        "events_url" => "/api/v1/events",
+        "attempt_url" => "/api/v1/attempts/6741f0c2a3b4c5d6e7f80913",
+        "code" => "482913",
+        "time_zone" => "Europe/Paris",
+        "next_cursor" => "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0",
+        "mark" => "probe-01JDXQ7M6W2Y8V5T3R1N0K9H4G-1",
+        "reason" => "States the main idea correctly, with an example.",
+        "point" => "Say what happens when the key is not in the index.",
+        "model_point" => "The tree is searched from the root in a few page reads.",
+        "suggested_answer" => {
+            "A B-tree keeps keys sorted, so a range query finds its first key in a few page \
+             reads and then scans the leaves in order."
+        }
+        "error" | "result_error" => "the question provider failed: timed out",
+        "extracted_by" => "ai",
+        "request_id" => "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
+        "instance" => "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+        "date" => "2026-12-02",
+        "name" => "mongodb",
+        "field" => "role",
+        "type" => "/problems/session-full",
+        _ => return None,
+    })
+}
+
+/// A real-looking value for a property named `name` whose schema is `schema`.
+fn example_of(name: &str, schema: &Value, doc: &Value, depth: usize) -> Value {
+    if let Some(example) = schema.get("example") {
+        return example.clone();
+    }
+    if depth > 6 {
+        return Value::Null;
+    }
+    if let Some(target) = schema["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+    {
+        return example_of(name, &doc["components"]["schemas"][target], doc, depth + 1);
+    }
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    for composite in ["oneOf", "anyOf"] {
+        if let Some(first) = schema[composite].as_array().and_then(|v| v.first()) {
+            return example_of(name, first, doc, depth + 1);
+        }
+    }
+    if let Some(parts) = schema["allOf"].as_array() {
+        let mut merged = serde_json::Map::new();
+        for part in parts {
+            if let Value::Object(fields) = example_of(name, part, doc, depth + 1) {
+                merged.extend(fields);
+            }
+        }
+        return Value::Object(merged);
+    }
+    match schema["type"].as_str() {
+        Some("object") | None if schema["properties"].is_object() => {
+            let mut out = serde_json::Map::new();
+            for (prop, sub) in schema["properties"].as_object().into_iter().flatten() {
+                out.insert(prop.clone(), example_of(prop, sub, doc, depth + 1));
+            }
+            Value::Object(out)
+        }
+        Some("object") => match schema.get("additionalProperties") {
+            Some(inner) if inner.is_object() => {
+                json!({ "medium": example_of(name, inner, doc, depth + 1) })
+            }
+            _ => json!({}),
+        },
+        Some("array") => json!([example_of(name, &schema["items"], doc, depth + 1)]),
+        Some("string") => {
+            let format = schema["format"].as_str().unwrap_or_default();
+            if format == "date-time" {
+                return json!("2026-12-02T09:30:00Z");
+            }
+            if let Some(text) = string_example(name) {
+                return json!(text);
+            }
+            if name == "id" || name.ends_with("_id") {
+                return json!(if name == "job_id" {
+                    "01JDXQ7M6W2Y8V5T3R1N0K9H4G"
+                } else {
+                    "6741f0c2a3b4c5d6e7f80912"
+                });
+            }
+            if name.ends_with("_ids") || name == "ids" {
+                return json!("6741f0c2a3b4c5d6e7f80912");
+            }
+            json!("Backend Engineer")
+        }
+        Some("integer") => {
+            let n = match name {
+                "score" | "last_score" | "best_score" => 72,
+                "status" => 409,
+                "progress" => 60,
+                "size_bytes" => 18_432,
+                "expires_in" => 900,
+                "work_ms" => 1_000,
+                "duration_minutes" => 60,
+                "duration_secs" => 95,
+                "limit" | "daily_limit" => 100_000,
+                _ => 3,
+            };
+            let lo = schema["minimum"].as_i64().unwrap_or(i64::MIN);
+            let hi = schema["maximum"].as_i64().unwrap_or(i64::MAX);
+            json!(n.clamp(lo, hi))
+        }
+        Some("number") => json!(match name {
+            "stability" => 12.4,
+            "difficulty" => 4.6,
+            "retrievability" | "average_retrievability" => 0.93,
+            _ => 68.5,
+        }),
+        Some("boolean") => json!(matches!(name, "valid" | "sent" | "ok" | "email_verified")),
+        _ => Value::Null,
+    }
+}
+
+/// An example on every schema of the components and on every operation's JSON request and
+/// responses, composed from real-looking property values.
+fn examples(doc: &mut Value) {
+    let snapshot = doc.clone();
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        for (name, schema) in schemas.iter_mut() {
+            if schema.get("example").is_none() {
+                let example = example_of(name, schema, &snapshot, 0);
+                if !example.is_null() {
+                    schema["example"] = example;
+                }
+            }
+        }
+    }
+    let snapshot = doc.clone();
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|ops| ops.values_mut())
+    {
+        let mut medias: Vec<&mut Value> = Vec::new();
+        if let Some(content) = op["requestBody"]["content"].as_object_mut() {
+            medias.extend(content.values_mut());
+        }
+        if let Some(responses) = op["responses"].as_object_mut() {
+            for response in responses.values_mut() {
+                if let Some(content) = response["content"].as_object_mut() {
+                    medias.extend(content.values_mut());
+                }
+            }
+        }
+        for media in medias {
+            if media.get("example").is_none() && media["schema"].is_object() {
+                let example = example_of("body", &media["schema"], &snapshot, 0);
+                if !example.is_null() {
+                    media["example"] = example;
+                }
+            }
+        }
+    }
+}
+
 /// Contact, licence, servers, and a version that changes whenever the contract does (the
 /// package version plus a digest of the paths and schemas).
 fn document_info(doc: &mut Value) {
@@ -303,6 +496,7 @@ fn complete(doc: &mut Value) {
     // After `unsigned_minimums` has read the unsigned formats.
     signed_formats(doc);
     documented_headers(doc);
+    examples(doc);
     document_info(doc);
 }
 

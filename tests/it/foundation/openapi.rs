@@ -76,6 +76,51 @@ fn every_operation_is_summarised_described_and_documents_its_headers() {
     }
 }
 
+/// Examples a client developer can read: on every schema, and on every operation's JSON
+/// request and responses; each is valid against its own schema.
+#[test]
+fn every_schema_and_operation_has_a_valid_example() {
+    let doc: serde_json::Value = serde_json::from_str(&api::openapi_json()).unwrap();
+    let components = doc["components"].clone();
+    let check = |what: &str, schema: &serde_json::Value, example: &serde_json::Value| {
+        assert!(!example.is_null(), "{what}: no example");
+        let root = serde_json::json!({ "allOf": [schema], "components": components });
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft4)
+            .should_validate_formats(false)
+            .build(&root)
+            .unwrap_or_else(|e| panic!("{what}: the schema does not compile: {e}"));
+        let errors: Vec<String> = validator
+            .iter_errors(example)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{what}: example {example} is invalid: {errors:?}");
+    };
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        check(&format!("schema {name}"), schema, &schema["example"]);
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if let Some(content) = op["requestBody"]["content"].as_object() {
+                for media in content.values() {
+                    check(&format!("{method} {path} request"), &media["schema"], &media["example"]);
+                }
+            }
+            for (status, response) in op["responses"].as_object().unwrap() {
+                for (kind, media) in response["content"].as_object().into_iter().flatten() {
+                    if kind.contains("json") && media["schema"].is_object() {
+                        check(
+                            &format!("{method} {path} {status}"),
+                            &media["schema"],
+                            &media["example"],
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn every_operation_has_an_id_a_tag_and_documented_errors() {
     let doc: serde_json::Value = serde_json::from_str(&api::openapi_json()).unwrap();
