@@ -483,6 +483,16 @@ fn complete(doc: &mut Value) {
             }
         }
     }
+    // A bulk action's value has a type per action (poem-openapi only sees a JSON value).
+    doc["components"]["schemas"]["BulkRequest"]["properties"]["value"] = json!({
+        "description": "Per action: `set_difficulty` a difficulty, `set_pinned` a boolean, \
+            `set_category` a category of at most 100 characters; absent for `delete`.",
+        "anyOf": [
+            { "$ref": "#/components/schemas/Difficulty" },
+            { "type": "boolean" },
+            { "type": "string", "maxLength": 100 }
+        ]
+    });
     // Added by `middleware::observe` to every problem, whichever layer made it.
     let problem = &mut doc["components"]["schemas"]["Problem"]["properties"];
     problem["instance"] = json!({
