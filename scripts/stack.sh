@@ -47,7 +47,33 @@ S3_BUCKET_NAME="exports"
 log() { printf '[stack] %s\n' "$*" >&2; }
 
 apt_updated=0
-apt_# What running the product needs: Redis, the MongoDB-wire, S3 and SMTP servers, and fonts.
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  ((${#missing[@]})) || return 0
+  local sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  if ((apt_updated == 0)); then
+    log "apt-get update"
+    $sudo apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  log "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+cargo_tool() { # crate version binary-path [extra cargo install args...]
+  local crate="$1" version="$2" bin="$3"
+  shift 3
+  [[ -x "$bin" ]] && return 0
+  log "building $crate $version (once per machine)"
+  cargo install "$crate" --version "$version" --locked --quiet \
+    --root "$TOOLS_DIR/$crate-$version" "$@"
+}
+
+# What running the product needs: Redis, the MongoDB-wire, S3 and SMTP servers, and fonts.
 install() {
   mkdir -p "$TOOLS_DIR"
   apt_install redis-server redis-tools cmake
