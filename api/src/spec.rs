@@ -211,7 +211,9 @@ fn string_example(name: &str) -> Option<&'static str> {
         "title" => "Session full",
         "message" => "Question generation finished.",
         "filename" => "backend-engineer-questions-2026-12-02.xlsx",
-        "download_url" => "https://exports.example.com/exports/6741f0c2/01JDXQ7M.xlsx?X-Amz-Signature=abc",
+        "download_url" => {
+            "https://exports.example.com/exports/6741f0c2/01JDXQ7M.xlsx?X-Amz-Signature=abc"
+        }
         "status_url" => "/api/v1/jobs/01JDXQ7M6W2Y8V5T3R1N0K9H4G",
         "events_url" => "/api/v1/events",
         "attempt_url" => "/api/v1/attempts/6741f0c2a3b4c5d6e7f80913",
@@ -243,7 +245,7 @@ fn example_of(name: &str, schema: &Value, doc: &Value, depth: usize) -> Value {
     if let Some(example) = schema.get("example") {
         return example.clone();
     }
-    if depth > 6 {
+    if depth > 24 {
         return Value::Null;
     }
     if let Some(target) = schema["$ref"]
@@ -355,15 +357,29 @@ fn examples(doc: &mut Value) {
         .filter_map(Value::as_object_mut)
         .flat_map(|ops| ops.values_mut())
     {
+        let Some(op) = op.as_object_mut() else {
+            continue;
+        };
         let mut medias: Vec<&mut Value> = Vec::new();
-        if let Some(content) = op["requestBody"]["content"].as_object_mut() {
-            medias.extend(content.values_mut());
-        }
-        if let Some(responses) = op["responses"].as_object_mut() {
-            for response in responses.values_mut() {
-                if let Some(content) = response["content"].as_object_mut() {
-                    medias.extend(content.values_mut());
+        for (key, part) in op.iter_mut() {
+            match key.as_str() {
+                "requestBody" => {
+                    if let Some(content) = part["content"].as_object_mut() {
+                        medias.extend(content.values_mut());
+                    }
                 }
+                "responses" => {
+                    for response in part
+                        .as_object_mut()
+                        .into_iter()
+                        .flat_map(|r| r.values_mut())
+                    {
+                        if let Some(content) = response["content"].as_object_mut() {
+                            medias.extend(content.values_mut());
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         for media in medias {

@@ -849,6 +849,9 @@ export interface components {
         /**
          * Accepted
          * @description A request that was accepted for processing.
+         * @example {
+         *       "message": "Question generation finished."
+         *     }
          */
         Accepted: {
             /** @description What happens next. */
@@ -857,6 +860,15 @@ export interface components {
         /**
          * AddQuestionRequest
          * @description A question the user writes.
+         * @example {
+         *       "question": "How does a B-tree index speed up a range query?",
+         *       "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+         *       "notes": "Mention the fill factor.",
+         *       "difficulty": "easy",
+         *       "category": "Databases",
+         *       "kind": "technical",
+         *       "is_pinned": false
+         *     }
          */
         AddQuestionRequest: {
             /** @description 5–2000 characters. Unique within the session (ignoring case, spacing and punctuation). */
@@ -886,6 +898,50 @@ export interface components {
         /**
          * AdminJobPage
          * @description A page of dead jobs, most recent first.
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "6741f0c2a3b4c5d6e7f80912",
+         *           "kind": "generate_questions",
+         *           "status": "queued",
+         *           "attempt": 3,
+         *           "max_attempts": 3,
+         *           "progress": 60,
+         *           "error": "the question provider failed: timed out",
+         *           "result": {
+         *             "kind": "generate_questions",
+         *             "questions_added": 3,
+         *             "question_ids": [
+         *               "6741f0c2a3b4c5d6e7f80912"
+         *             ],
+         *             "duplicates_dropped": 3,
+         *             "invalid_dropped": 3,
+         *             "source": "ai",
+         *             "cached": false
+         *           },
+         *           "result_error": "the question provider failed: timed out",
+         *           "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *           "attempts": [
+         *             {
+         *               "attempt": 3,
+         *               "started_at": "2026-12-02T09:30:00Z",
+         *               "finished_at": "2026-12-02T09:30:00Z",
+         *               "error": "the question provider failed: timed out"
+         *             }
+         *           ],
+         *           "tokens": {
+         *             "prompt": 3,
+         *             "completion": 3
+         *           },
+         *           "created_at": "2026-12-02T09:30:00Z",
+         *           "started_at": "2026-12-02T09:30:00Z",
+         *           "finished_at": "2026-12-02T09:30:00Z",
+         *           "user_id": "6741f0c2a3b4c5d6e7f80912",
+         *           "run": 3
+         *         }
+         *       ],
+         *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0"
+         *     }
          */
         AdminJobPage: {
             /** @description The jobs. */
@@ -896,6 +952,45 @@ export interface components {
         /**
          * AdminJobView
          * @description A job as operators see it: with its owner.
+         * @example {
+         *       "id": "6741f0c2a3b4c5d6e7f80912",
+         *       "kind": "generate_questions",
+         *       "status": "queued",
+         *       "attempt": 3,
+         *       "max_attempts": 3,
+         *       "progress": 60,
+         *       "error": "the question provider failed: timed out",
+         *       "result": {
+         *         "kind": "generate_questions",
+         *         "questions_added": 3,
+         *         "question_ids": [
+         *           "6741f0c2a3b4c5d6e7f80912"
+         *         ],
+         *         "duplicates_dropped": 3,
+         *         "invalid_dropped": 3,
+         *         "source": "ai",
+         *         "cached": false
+         *       },
+         *       "result_error": "the question provider failed: timed out",
+         *       "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "attempts": [
+         *         {
+         *           "attempt": 3,
+         *           "started_at": "2026-12-02T09:30:00Z",
+         *           "finished_at": "2026-12-02T09:30:00Z",
+         *           "error": "the question provider failed: timed out"
+         *         }
+         *       ],
+         *       "tokens": {
+         *         "prompt": 3,
+         *         "completion": 3
+         *       },
+         *       "created_at": "2026-12-02T09:30:00Z",
+         *       "started_at": "2026-12-02T09:30:00Z",
+         *       "finished_at": "2026-12-02T09:30:00Z",
+         *       "user_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "run": 3
+         *     }
          */
         AdminJobView: {
             /** @description Id (a ULID). */
@@ -960,6 +1055,13 @@ export interface components {
         /**
          * AttemptAccepted
          * @description An attempt accepted for grading.
+         * @example {
+         *       "attempt_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "attempt_url": "/api/v1/attempts/6741f0c2a3b4c5d6e7f80913",
+         *       "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+         *       "status_url": "/api/v1/jobs/01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+         *       "events_url": "/api/v1/events"
+         *     }
          */
         AttemptAccepted: {
             /** @description The attempt (read it at `attempt_url` for the grade). */
@@ -976,6 +1078,66 @@ export interface components {
         /**
          * AttemptPage
          * @description A page of attempts, newest first.
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "6741f0c2a3b4c5d6e7f80912",
+         *           "question_id": "6741f0c2a3b4c5d6e7f80912",
+         *           "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *           "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+         *           "duration_secs": 95,
+         *           "status": "pending",
+         *           "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+         *           "grade": {
+         *             "grader": "ai",
+         *             "score": 72,
+         *             "criteria": {
+         *               "correctness": {
+         *                 "score": 72,
+         *                 "reason": "States the main idea correctly, with an example."
+         *               },
+         *               "completeness": {
+         *                 "score": 72,
+         *                 "reason": "States the main idea correctly, with an example."
+         *               },
+         *               "clarity": {
+         *                 "score": 72,
+         *                 "reason": "States the main idea correctly, with an example."
+         *               },
+         *               "structure": {
+         *                 "score": 72,
+         *                 "reason": "States the main idea correctly, with an example."
+         *               }
+         *             },
+         *             "strengths": [
+         *               "Backend Engineer"
+         *             ],
+         *             "missing": [
+         *               {
+         *                 "point": "Say what happens when the key is not in the index.",
+         *                 "model_point": "The tree is searched from the root in a few page reads."
+         *               }
+         *             ],
+         *             "suggested_answer": "A B-tree keeps keys sorted, so a range query finds its first key in a few page reads and then scans the leaves in order.",
+         *             "star": {
+         *               "situation": false,
+         *               "task": false,
+         *               "action": false,
+         *               "result": false
+         *             },
+         *             "covered_points": [
+         *               "Backend Engineer"
+         *             ],
+         *             "missed_points": [
+         *               "Backend Engineer"
+         *             ]
+         *           },
+         *           "created_at": "2026-12-02T09:30:00Z",
+         *           "graded_at": "2026-12-02T09:30:00Z"
+         *         }
+         *       ],
+         *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0"
+         *     }
          */
         AttemptPage: {
             /** @description The attempts. */
@@ -986,6 +1148,10 @@ export interface components {
         /**
          * AttemptRequest
          * @description An answer to practise with.
+         * @example {
+         *       "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+         *       "duration_secs": 95
+         *     }
          */
         AttemptRequest: {
             /** @description The answer, 1–5,000 characters. */
@@ -998,12 +1164,68 @@ export interface components {
         };
         /**
          * @description Where an attempt's grading stands.
+         * @example pending
          * @enum {string}
          */
         AttemptStatus: "pending" | "graded" | "failed";
         /**
          * AttemptView
          * @description A practice attempt.
+         * @example {
+         *       "id": "6741f0c2a3b4c5d6e7f80912",
+         *       "question_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+         *       "duration_secs": 95,
+         *       "status": "pending",
+         *       "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+         *       "grade": {
+         *         "grader": "ai",
+         *         "score": 72,
+         *         "criteria": {
+         *           "correctness": {
+         *             "score": 72,
+         *             "reason": "States the main idea correctly, with an example."
+         *           },
+         *           "completeness": {
+         *             "score": 72,
+         *             "reason": "States the main idea correctly, with an example."
+         *           },
+         *           "clarity": {
+         *             "score": 72,
+         *             "reason": "States the main idea correctly, with an example."
+         *           },
+         *           "structure": {
+         *             "score": 72,
+         *             "reason": "States the main idea correctly, with an example."
+         *           }
+         *         },
+         *         "strengths": [
+         *           "Backend Engineer"
+         *         ],
+         *         "missing": [
+         *           {
+         *             "point": "Say what happens when the key is not in the index.",
+         *             "model_point": "The tree is searched from the root in a few page reads."
+         *           }
+         *         ],
+         *         "suggested_answer": "A B-tree keeps keys sorted, so a range query finds its first key in a few page reads and then scans the leaves in order.",
+         *         "star": {
+         *           "situation": false,
+         *           "task": false,
+         *           "action": false,
+         *           "result": false
+         *         },
+         *         "covered_points": [
+         *           "Backend Engineer"
+         *         ],
+         *         "missed_points": [
+         *           "Backend Engineer"
+         *         ]
+         *       },
+         *       "created_at": "2026-12-02T09:30:00Z",
+         *       "graded_at": "2026-12-02T09:30:00Z"
+         *     }
          */
         AttemptView: {
             /** @description Id. */
@@ -1039,6 +1261,21 @@ export interface components {
         /**
          * AuthTokens
          * @description A token pair and the account it belongs to.
+         * @example {
+         *       "access_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI2NzQxZjBjMmEzYjRjNWQ2ZTdmODA5MTIifQ.sig",
+         *       "refresh_token": "Jq3Vd0k3mXo2Cw1oI6T8m0r9kG5Yb2hR8u1wLxEa4sE",
+         *       "token_type": "Bearer",
+         *       "expires_in": 900,
+         *       "user": {
+         *         "id": "6741f0c2a3b4c5d6e7f80912",
+         *         "email": "ada@example.com",
+         *         "fullname": "Ada Lovelace",
+         *         "email_verified": true,
+         *         "time_zone": "Europe/Paris",
+         *         "created_at": "2026-12-02T09:30:00Z",
+         *         "updated_at": "2026-12-02T09:30:00Z"
+         *       }
+         *     }
          */
         AuthTokens: {
             /** @description JWT for `Authorization: Bearer`. */
@@ -1057,12 +1294,17 @@ export interface components {
         };
         /**
          * @description What a bulk request does.
+         * @example delete
          * @enum {string}
          */
         BulkActionName: "delete" | "set_difficulty" | "set_pinned" | "set_category";
         /**
          * BulkItem
          * @description The outcome for one id of the request.
+         * @example {
+         *       "id": "6741f0c2a3b4c5d6e7f80912",
+         *       "result": "ok"
+         *     }
          */
         BulkItem: {
             /** @description The id as given. */
@@ -1072,24 +1314,41 @@ export interface components {
         };
         /**
          * @description The outcome for one id.
+         * @example ok
          * @enum {string}
          */
         BulkOutcome: "ok" | "not_found" | "invalid";
         /**
          * BulkRequest
          * @description One action on many questions.
+         * @example {
+         *       "action": "delete",
+         *       "ids": [
+         *         "6741f0c2a3b4c5d6e7f80912"
+         *       ],
+         *       "value": "easy"
+         *     }
          */
         BulkRequest: {
             /** @description The action. */
             action: components["schemas"]["BulkActionName"];
             /** @description 1–100 question ids. */
             ids: string[];
-            /** @description The new value, for the `set_*` actions. */
-            value?: unknown;
+            /** @description Per action: `set_difficulty` a difficulty, `set_pinned` a boolean, `set_category` a category of at most 100 characters; absent for `delete`. */
+            value?: components["schemas"]["Difficulty"] | boolean | string;
         };
         /**
          * BulkResult
          * @description Outcomes in the order of the request's ids.
+         * @example {
+         *       "results": [
+         *         {
+         *           "id": "6741f0c2a3b4c5d6e7f80912",
+         *           "result": "ok"
+         *         }
+         *       ],
+         *       "succeeded": 3
+         *     }
          */
         BulkResult: {
             /** @description One entry per id given. */
@@ -1102,12 +1361,17 @@ export interface components {
         };
         /**
          * @description Where a question stands in FSRS.
+         * @example new
          * @enum {string}
          */
         CardState: "new" | "learning" | "review" | "relearning";
         /**
          * CategoryCount
          * @description Questions of one category.
+         * @example {
+         *       "category": "Databases",
+         *       "count": 3
+         *     }
          */
         CategoryCount: {
             /** @description The category; absent for questions without one. */
@@ -1121,6 +1385,11 @@ export interface components {
         /**
          * CategoryScoreView
          * @description A category's mean score.
+         * @example {
+         *       "category": "Databases",
+         *       "average_score": 68.5,
+         *       "attempts": 3
+         *     }
          */
         CategoryScoreView: {
             /** @description The category. */
@@ -1139,6 +1408,10 @@ export interface components {
         /**
          * ChangePasswordRequest
          * @description A password change.
+         * @example {
+         *       "current_password": "correct horse battery",
+         *       "new_password": "correct horse battery"
+         *     }
          */
         ChangePasswordRequest: {
             /** @description The current password. */
@@ -1149,6 +1422,9 @@ export interface components {
         /**
          * Changed
          * @description How many notifications changed.
+         * @example {
+         *       "count": 3
+         *     }
          */
         Changed: {
             /**
@@ -1160,6 +1436,9 @@ export interface components {
         /**
          * CodeValid
          * @description The code is valid.
+         * @example {
+         *       "valid": true
+         *     }
          */
         CodeValid: {
             /** @description Always `true` (an invalid code is a 400). */
@@ -1168,6 +1447,18 @@ export interface components {
         /**
          * CreateSessionRequest
          * @description A new session.
+         * @example {
+         *       "role": "Backend Engineer",
+         *       "experience": "entry-level",
+         *       "topics": [
+         *         "Backend Engineer"
+         *       ],
+         *       "description": "Final round for the platform team.",
+         *       "company": "Northwind Logistics",
+         *       "job_description": "Senior Backend Engineer (Rust). You will design high-throughput services in Rust and PostgreSQL and run them on Kubernetes. 5+ years of backend experience.",
+         *       "duration_minutes": 60,
+         *       "status": "pending"
+         *     }
          */
         CreateSessionRequest: {
             /** @description The role practised for, 2–100 characters. */
@@ -1202,6 +1493,24 @@ export interface components {
         /**
          * Criteria
          * @description The rubric's criteria.
+         * @example {
+         *       "correctness": {
+         *         "score": 72,
+         *         "reason": "States the main idea correctly, with an example."
+         *       },
+         *       "completeness": {
+         *         "score": 72,
+         *         "reason": "States the main idea correctly, with an example."
+         *       },
+         *       "clarity": {
+         *         "score": 72,
+         *         "reason": "States the main idea correctly, with an example."
+         *       },
+         *       "structure": {
+         *         "score": 72,
+         *         "reason": "States the main idea correctly, with an example."
+         *       }
+         *     }
          */
         Criteria: {
             /** @description Is what the answer says right? */
@@ -1216,6 +1525,10 @@ export interface components {
         /**
          * Criterion
          * @description One criterion of the rubric.
+         * @example {
+         *       "score": 72,
+         *       "reason": "States the main idea correctly, with an example."
+         *     }
          */
         Criterion: {
             /**
@@ -1229,6 +1542,10 @@ export interface components {
         /**
          * DayCount
          * @description A count on one day.
+         * @example {
+         *       "date": "2026-12-02",
+         *       "count": 3
+         *     }
          */
         DayCount: {
             /** @description `YYYY-MM-DD` (UTC). */
@@ -1242,6 +1559,12 @@ export interface components {
         /**
          * DependencyCheck
          * @description One dependency's probe result.
+         * @example {
+         *       "name": "mongodb",
+         *       "ok": true,
+         *       "latency_ms": 3,
+         *       "error": "the question provider failed: timed out"
+         *     }
          */
         DependencyCheck: {
             /** @description `mongodb`, `redis` or `s3`. */
@@ -1258,12 +1581,18 @@ export interface components {
         };
         /**
          * @description How hard a question is.
+         * @example easy
          * @enum {string}
          */
         Difficulty: "easy" | "medium" | "hard";
         /**
          * DifficultyCounts
          * @description Questions per difficulty.
+         * @example {
+         *       "easy": 3,
+         *       "medium": 3,
+         *       "hard": 3
+         *     }
          */
         DifficultyCounts: {
             /**
@@ -1285,6 +1614,34 @@ export interface components {
         /**
          * DueItem
          * @description A due question with its schedule.
+         * @example {
+         *       "question": {
+         *         "id": "6741f0c2a3b4c5d6e7f80912",
+         *         "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *         "question": "How does a B-tree index speed up a range query?",
+         *         "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+         *         "notes": "Mention the fill factor.",
+         *         "difficulty": "easy",
+         *         "category": "Databases",
+         *         "kind": "technical",
+         *         "is_pinned": false,
+         *         "source": "ai",
+         *         "created_at": "2026-12-02T09:30:00Z",
+         *         "updated_at": "2026-12-02T09:30:00Z"
+         *       },
+         *       "review": {
+         *         "question_id": "6741f0c2a3b4c5d6e7f80912",
+         *         "due": "2026-12-02T09:30:00Z",
+         *         "scheduled_days": 3,
+         *         "state": "new",
+         *         "stability": 12.4,
+         *         "difficulty": 4.6,
+         *         "reps": 3,
+         *         "lapses": 3,
+         *         "last_review": "2026-12-02T09:30:00Z",
+         *         "retrievability": 0.93
+         *       }
+         *     }
          */
         DueItem: {
             /** @description The question. */
@@ -1295,6 +1652,39 @@ export interface components {
         /**
          * DuePage
          * @description A page of due questions, most overdue first.
+         * @example {
+         *       "items": [
+         *         {
+         *           "question": {
+         *             "id": "6741f0c2a3b4c5d6e7f80912",
+         *             "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *             "question": "How does a B-tree index speed up a range query?",
+         *             "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+         *             "notes": "Mention the fill factor.",
+         *             "difficulty": "easy",
+         *             "category": "Databases",
+         *             "kind": "technical",
+         *             "is_pinned": false,
+         *             "source": "ai",
+         *             "created_at": "2026-12-02T09:30:00Z",
+         *             "updated_at": "2026-12-02T09:30:00Z"
+         *           },
+         *           "review": {
+         *             "question_id": "6741f0c2a3b4c5d6e7f80912",
+         *             "due": "2026-12-02T09:30:00Z",
+         *             "scheduled_days": 3,
+         *             "state": "new",
+         *             "stability": 12.4,
+         *             "difficulty": 4.6,
+         *             "reps": 3,
+         *             "lapses": 3,
+         *             "last_review": "2026-12-02T09:30:00Z",
+         *             "retrievability": 0.93
+         *           }
+         *         }
+         *       ],
+         *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0"
+         *     }
          */
         DuePage: {
             /** @description The questions. */
@@ -1309,6 +1699,9 @@ export interface components {
         /**
          * EmailResult
          * @description What an email job produced.
+         * @example {
+         *       "sent": true
+         *     }
          */
         EmailResult: {
             /** @description Always `true`: the message was handed to the SMTP server. */
@@ -1316,17 +1709,22 @@ export interface components {
         };
         /**
          * @description Seniority the questions target.
+         * @example entry-level
          * @enum {string}
          */
         Experience: "entry-level" | "junior" | "mid-level" | "senior" | "lead" | "expert";
         /**
          * @description A file format of exports.
+         * @example xlsx
          * @enum {string}
          */
         ExportFormat: "xlsx" | "csv" | "pdf" | "docx";
         /**
          * ExportRequest
          * @description What to export.
+         * @example {
+         *       "format": "xlsx"
+         *     }
          */
         ExportRequest: {
             /** @description `xlsx`, `csv`, `pdf` or `docx`. */
@@ -1335,6 +1733,15 @@ export interface components {
         /**
          * ExportResult
          * @description What an export produced; the link is signed for each read of the job.
+         * @example {
+         *       "format": "xlsx",
+         *       "size_bytes": 18432,
+         *       "question_count": 3,
+         *       "filename": "backend-engineer-questions-2026-12-02.xlsx",
+         *       "download_url": "https://exports.example.com/exports/6741f0c2/01JDXQ7M.xlsx?X-Amz-Signature=abc",
+         *       "expires_at": "2026-12-02T09:30:00Z",
+         *       "expired": false
+         *     }
          */
         ExportResult: {
             /** @description The file format. */
@@ -1367,6 +1774,10 @@ export interface components {
         /**
          * FieldError
          * @description A problem with one field of the request.
+         * @example {
+         *       "field": "role",
+         *       "message": "Question generation finished."
+         *     }
          */
         FieldError: {
             /** @description The field, as a JSON pointer-like dotted path (`email`, `topics.2`). */
@@ -1377,6 +1788,9 @@ export interface components {
         /**
          * ForgotPasswordRequest
          * @description Request a reset code.
+         * @example {
+         *       "email": "ada@example.com"
+         *     }
          */
         ForgotPasswordRequest: {
             /**
@@ -1388,6 +1802,10 @@ export interface components {
         /**
          * FromJobDescriptionRequest
          * @description A job advertisement to prepare for.
+         * @example {
+         *       "text": "Senior Backend Engineer (Rust). You will design high-throughput services in Rust and PostgreSQL and run them on Kubernetes. 5+ years of backend experience.",
+         *       "count": 3
+         *     }
          */
         FromJobDescriptionRequest: {
             /** @description 50–20000 characters. The advertisement, 50–20,000 characters. */
@@ -1401,6 +1819,13 @@ export interface components {
         /**
          * GenerateRequest
          * @description What to generate.
+         * @example {
+         *       "count": 3,
+         *       "topics": [
+         *         "Backend Engineer"
+         *       ],
+         *       "difficulty": "easy"
+         *     }
          */
         GenerateRequest: {
             /**
@@ -1417,6 +1842,16 @@ export interface components {
         /**
          * GenerateResult
          * @description What a generation produced.
+         * @example {
+         *       "questions_added": 3,
+         *       "question_ids": [
+         *         "6741f0c2a3b4c5d6e7f80912"
+         *       ],
+         *       "duplicates_dropped": 3,
+         *       "invalid_dropped": 3,
+         *       "source": "ai",
+         *       "cached": false
+         *     }
          */
         GenerateResult: {
             /**
@@ -1448,6 +1883,50 @@ export interface components {
         /**
          * Grade
          * @description The grade of an attempt.
+         * @example {
+         *       "grader": "ai",
+         *       "score": 72,
+         *       "criteria": {
+         *         "correctness": {
+         *           "score": 72,
+         *           "reason": "States the main idea correctly, with an example."
+         *         },
+         *         "completeness": {
+         *           "score": 72,
+         *           "reason": "States the main idea correctly, with an example."
+         *         },
+         *         "clarity": {
+         *           "score": 72,
+         *           "reason": "States the main idea correctly, with an example."
+         *         },
+         *         "structure": {
+         *           "score": 72,
+         *           "reason": "States the main idea correctly, with an example."
+         *         }
+         *       },
+         *       "strengths": [
+         *         "Backend Engineer"
+         *       ],
+         *       "missing": [
+         *         {
+         *           "point": "Say what happens when the key is not in the index.",
+         *           "model_point": "The tree is searched from the root in a few page reads."
+         *         }
+         *       ],
+         *       "suggested_answer": "A B-tree keeps keys sorted, so a range query finds its first key in a few page reads and then scans the leaves in order.",
+         *       "star": {
+         *         "situation": false,
+         *         "task": false,
+         *         "action": false,
+         *         "result": false
+         *       },
+         *       "covered_points": [
+         *         "Backend Engineer"
+         *       ],
+         *       "missed_points": [
+         *         "Backend Engineer"
+         *       ]
+         *     }
          */
         Grade: {
             /** @description Who graded it. */
@@ -1481,6 +1960,11 @@ export interface components {
         /**
          * GradeResult
          * @description What grading produced (read the attempt for the whole grade).
+         * @example {
+         *       "attempt_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "score": 72,
+         *       "grader": "ai"
+         *     }
          */
         GradeResult: {
             /** @description The practice attempt graded. */
@@ -1495,12 +1979,18 @@ export interface components {
         };
         /**
          * @description Who graded an attempt.
+         * @example ai
          * @enum {string}
          */
         Grader: "ai" | "offline";
         /**
          * JobAccepted
          * @description A job was started (or an earlier one with the same `Idempotency-Key` is returned).
+         * @example {
+         *       "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+         *       "status_url": "/api/v1/jobs/01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+         *       "events_url": "/api/v1/events"
+         *     }
          */
         JobAccepted: {
             /** @description The job's id. */
@@ -1513,6 +2003,12 @@ export interface components {
         /**
          * JobAttemptView
          * @description One attempt of a job.
+         * @example {
+         *       "attempt": 3,
+         *       "started_at": "2026-12-02T09:30:00Z",
+         *       "finished_at": "2026-12-02T09:30:00Z",
+         *       "error": "the question provider failed: timed out"
+         *     }
          */
         JobAttemptView: {
             /**
@@ -1536,6 +2032,24 @@ export interface components {
         /**
          * JobDescriptionResult
          * @description What preparing a session from a job advertisement produced.
+         * @example {
+         *       "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "role": "Backend Engineer",
+         *       "experience": "entry-level",
+         *       "topics": [
+         *         "Backend Engineer"
+         *       ],
+         *       "company": "Northwind Logistics",
+         *       "extracted_by": "ai",
+         *       "questions_added": 3,
+         *       "question_ids": [
+         *         "6741f0c2a3b4c5d6e7f80912"
+         *       ],
+         *       "duplicates_dropped": 3,
+         *       "invalid_dropped": 3,
+         *       "source": "ai",
+         *       "cached": false
+         *     }
          */
         JobDescriptionResult: {
             /** @description The session created. */
@@ -1578,12 +2092,55 @@ export interface components {
         };
         /**
          * @description What a job does.
+         * @example generate_questions
          * @enum {string}
          */
         JobKind: "generate_questions" | "regenerate_question" | "export_session" | "email" | "probe" | "grade_attempt" | "session_from_job_description";
         /**
          * JobPage
          * @description A page of jobs, newest first.
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "6741f0c2a3b4c5d6e7f80912",
+         *           "kind": "generate_questions",
+         *           "status": "queued",
+         *           "attempt": 3,
+         *           "max_attempts": 3,
+         *           "progress": 60,
+         *           "error": "the question provider failed: timed out",
+         *           "result": {
+         *             "kind": "generate_questions",
+         *             "questions_added": 3,
+         *             "question_ids": [
+         *               "6741f0c2a3b4c5d6e7f80912"
+         *             ],
+         *             "duplicates_dropped": 3,
+         *             "invalid_dropped": 3,
+         *             "source": "ai",
+         *             "cached": false
+         *           },
+         *           "result_error": "the question provider failed: timed out",
+         *           "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *           "attempts": [
+         *             {
+         *               "attempt": 3,
+         *               "started_at": "2026-12-02T09:30:00Z",
+         *               "finished_at": "2026-12-02T09:30:00Z",
+         *               "error": "the question provider failed: timed out"
+         *             }
+         *           ],
+         *           "tokens": {
+         *             "prompt": 3,
+         *             "completion": 3
+         *           },
+         *           "created_at": "2026-12-02T09:30:00Z",
+         *           "started_at": "2026-12-02T09:30:00Z",
+         *           "finished_at": "2026-12-02T09:30:00Z"
+         *         }
+         *       ],
+         *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0"
+         *     }
          */
         JobPage: {
             /** @description The jobs. */
@@ -1591,9 +2148,28 @@ export interface components {
             /** @description Pass as `cursor` for the next page; absent on the last page. */
             next_cursor?: string;
         };
-        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        /**
+         * @description What a finished job produced, by the job's kind (`kind`, the same as the job's).
+         * @example {
+         *       "kind": "generate_questions",
+         *       "questions_added": 3,
+         *       "question_ids": [
+         *         "6741f0c2a3b4c5d6e7f80912"
+         *       ],
+         *       "duplicates_dropped": 3,
+         *       "invalid_dropped": 3,
+         *       "source": "ai",
+         *       "cached": false
+         *     }
+         */
         JobResult: components["schemas"]["JobResult_GenerateResult"] | components["schemas"]["JobResult_RegenerateResult"] | components["schemas"]["JobResult_ExportResult"] | components["schemas"]["JobResult_EmailResult"] | components["schemas"]["JobResult_ProbeResult"] | components["schemas"]["JobResult_GradeResult"] | components["schemas"]["JobResult_JobDescriptionResult"];
-        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        /**
+         * @description What a finished job produced, by the job's kind (`kind`, the same as the job's).
+         * @example {
+         *       "kind": "email",
+         *       "sent": true
+         *     }
+         */
         JobResult_EmailResult: {
             /**
              * @example email
@@ -1607,7 +2183,19 @@ export interface components {
              */
             kind: "email";
         };
-        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        /**
+         * @description What a finished job produced, by the job's kind (`kind`, the same as the job's).
+         * @example {
+         *       "kind": "export_session",
+         *       "format": "xlsx",
+         *       "size_bytes": 18432,
+         *       "question_count": 3,
+         *       "filename": "backend-engineer-questions-2026-12-02.xlsx",
+         *       "download_url": "https://exports.example.com/exports/6741f0c2/01JDXQ7M.xlsx?X-Amz-Signature=abc",
+         *       "expires_at": "2026-12-02T09:30:00Z",
+         *       "expired": false
+         *     }
+         */
         JobResult_ExportResult: {
             /**
              * @example export_session
@@ -1621,7 +2209,20 @@ export interface components {
              */
             kind: "export_session";
         };
-        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        /**
+         * @description What a finished job produced, by the job's kind (`kind`, the same as the job's).
+         * @example {
+         *       "kind": "generate_questions",
+         *       "questions_added": 3,
+         *       "question_ids": [
+         *         "6741f0c2a3b4c5d6e7f80912"
+         *       ],
+         *       "duplicates_dropped": 3,
+         *       "invalid_dropped": 3,
+         *       "source": "ai",
+         *       "cached": false
+         *     }
+         */
         JobResult_GenerateResult: {
             /**
              * @example generate_questions
@@ -1635,7 +2236,15 @@ export interface components {
              */
             kind: "generate_questions";
         };
-        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        /**
+         * @description What a finished job produced, by the job's kind (`kind`, the same as the job's).
+         * @example {
+         *       "kind": "grade_attempt",
+         *       "attempt_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "score": 72,
+         *       "grader": "ai"
+         *     }
+         */
         JobResult_GradeResult: {
             /**
              * @example grade_attempt
@@ -1649,7 +2258,28 @@ export interface components {
              */
             kind: "grade_attempt";
         };
-        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        /**
+         * @description What a finished job produced, by the job's kind (`kind`, the same as the job's).
+         * @example {
+         *       "kind": "session_from_job_description",
+         *       "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "role": "Backend Engineer",
+         *       "experience": "entry-level",
+         *       "topics": [
+         *         "Backend Engineer"
+         *       ],
+         *       "company": "Northwind Logistics",
+         *       "extracted_by": "ai",
+         *       "questions_added": 3,
+         *       "question_ids": [
+         *         "6741f0c2a3b4c5d6e7f80912"
+         *       ],
+         *       "duplicates_dropped": 3,
+         *       "invalid_dropped": 3,
+         *       "source": "ai",
+         *       "cached": false
+         *     }
+         */
         JobResult_JobDescriptionResult: {
             /**
              * @example session_from_job_description
@@ -1663,7 +2293,14 @@ export interface components {
              */
             kind: "session_from_job_description";
         };
-        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        /**
+         * @description What a finished job produced, by the job's kind (`kind`, the same as the job's).
+         * @example {
+         *       "kind": "probe",
+         *       "mark": "probe-01JDXQ7M6W2Y8V5T3R1N0K9H4G-1",
+         *       "attempt": 3
+         *     }
+         */
         JobResult_ProbeResult: {
             /**
              * @example probe
@@ -1677,7 +2314,14 @@ export interface components {
              */
             kind: "probe";
         };
-        /** @description What a finished job produced, by the job's kind (`kind`, the same as the job's). */
+        /**
+         * @description What a finished job produced, by the job's kind (`kind`, the same as the job's).
+         * @example {
+         *       "kind": "regenerate_question",
+         *       "question_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "source": "ai"
+         *     }
+         */
         JobResult_RegenerateResult: {
             /**
              * @example regenerate_question
@@ -1693,12 +2337,50 @@ export interface components {
         };
         /**
          * @description Where a job stands.
+         * @example queued
          * @enum {string}
          */
         JobStatus: "queued" | "running" | "succeeded" | "failed";
         /**
          * JobView
          * @description A background job.
+         * @example {
+         *       "id": "6741f0c2a3b4c5d6e7f80912",
+         *       "kind": "generate_questions",
+         *       "status": "queued",
+         *       "attempt": 3,
+         *       "max_attempts": 3,
+         *       "progress": 60,
+         *       "error": "the question provider failed: timed out",
+         *       "result": {
+         *         "kind": "generate_questions",
+         *         "questions_added": 3,
+         *         "question_ids": [
+         *           "6741f0c2a3b4c5d6e7f80912"
+         *         ],
+         *         "duplicates_dropped": 3,
+         *         "invalid_dropped": 3,
+         *         "source": "ai",
+         *         "cached": false
+         *       },
+         *       "result_error": "the question provider failed: timed out",
+         *       "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "attempts": [
+         *         {
+         *           "attempt": 3,
+         *           "started_at": "2026-12-02T09:30:00Z",
+         *           "finished_at": "2026-12-02T09:30:00Z",
+         *           "error": "the question provider failed: timed out"
+         *         }
+         *       ],
+         *       "tokens": {
+         *         "prompt": 3,
+         *         "completion": 3
+         *       },
+         *       "created_at": "2026-12-02T09:30:00Z",
+         *       "started_at": "2026-12-02T09:30:00Z",
+         *       "finished_at": "2026-12-02T09:30:00Z"
+         *     }
          */
         JobView: {
             /** @description Id (a ULID). */
@@ -1758,6 +2440,17 @@ export interface components {
          * @description The `data:` of an event. `type` is `job` (progress and endings of a job) or
          *     `notification`; the SSE `event:` field carries the same name and `id:` the position to
          *     resume from with `Last-Event-ID`.
+         * @example {
+         *       "id": "6741f0c2a3b4c5d6e7f80912",
+         *       "type": "job",
+         *       "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+         *       "status": "queued",
+         *       "kind": "generate_questions",
+         *       "progress": 60,
+         *       "attempt": 3,
+         *       "notification_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "message": "Question generation finished."
+         *     }
          */
         LiveEventData: {
             /** @description The event's id (also sent as the SSE `id:`). */
@@ -1787,12 +2480,16 @@ export interface components {
         };
         /**
          * @description What an event is about.
+         * @example job
          * @enum {string}
          */
         LiveEventType: "job" | "notification";
         /**
          * Liveness
          * @description The process is up.
+         * @example {
+         *       "status": "Backend Engineer"
+         *     }
          */
         Liveness: {
             /** @description Always `ok`. */
@@ -1801,6 +2498,10 @@ export interface components {
         /**
          * LoginRequest
          * @description Credentials.
+         * @example {
+         *       "email": "ada@example.com",
+         *       "password": "correct horse battery"
+         *     }
          */
         LoginRequest: {
             /**
@@ -1814,6 +2515,12 @@ export interface components {
         /**
          * MarkReadRequest
          * @description Which notifications to mark read: `ids`, or `all: true`.
+         * @example {
+         *       "ids": [
+         *         "6741f0c2a3b4c5d6e7f80912"
+         *       ],
+         *       "all": false
+         *     }
          */
         MarkReadRequest: {
             /** @description Up to 100 notification ids (others' and unknown ids are ignored). */
@@ -1827,6 +2534,52 @@ export interface components {
         /**
          * MeView
          * @description The caller's numbers.
+         * @example {
+         *       "sessions_by_status": {
+         *         "medium": 3
+         *       },
+         *       "sessions_total": 3,
+         *       "questions_total": 3,
+         *       "questions_pinned": 3,
+         *       "questions_by_difficulty": {
+         *         "medium": 3
+         *       },
+         *       "questions_by_source": {
+         *         "medium": 3
+         *       },
+         *       "questions_per_day": [
+         *         {
+         *           "date": "2026-12-02",
+         *           "count": 3
+         *         }
+         *       ],
+         *       "average_questions_per_session": 68.5,
+         *       "attempts_per_day": [
+         *         {
+         *           "date": "2026-12-02",
+         *           "count": 3
+         *         }
+         *       ],
+         *       "average_score_7d": 68.5,
+         *       "average_score_30d": 68.5,
+         *       "weakest_categories": [
+         *         {
+         *           "category": "Databases",
+         *           "average_score": 68.5,
+         *           "attempts": 3
+         *         }
+         *       ],
+         *       "due_today": 3,
+         *       "reviewed_today": 3,
+         *       "review_streak_days": 3,
+         *       "average_retrievability": 0.93,
+         *       "ai_tokens": {
+         *         "used_today": 3,
+         *         "daily_limit": 100000,
+         *         "remaining": 3,
+         *         "resets_at": "2026-12-02T09:30:00Z"
+         *       }
+         *     }
          */
         MeView: {
             /** @description Sessions per status. */
@@ -1908,6 +2661,10 @@ export interface components {
         /**
          * MissingPoint
          * @description A point the answer missed, tied to the model answer.
+         * @example {
+         *       "point": "Say what happens when the key is not in the index.",
+         *       "model_point": "The tree is searched from the root in a few page reads."
+         *     }
          */
         MissingPoint: {
             /** @description What is missing. */
@@ -1918,6 +2675,26 @@ export interface components {
         /**
          * NotReady
          * @description A dependency did not answer: a problem naming it, with every probe.
+         * @example {
+         *       "type": "/problems/session-full",
+         *       "title": "Session full",
+         *       "status": 409,
+         *       "detail": "A session holds at most 50 questions; delete some first.",
+         *       "errors": [
+         *         {
+         *           "field": "role",
+         *           "message": "Question generation finished."
+         *         }
+         *       ],
+         *       "checks": [
+         *         {
+         *           "name": "mongodb",
+         *           "ok": true,
+         *           "latency_ms": 3,
+         *           "error": "the question provider failed: timed out"
+         *         }
+         *       ]
+         *     }
          */
         NotReady: {
             /** @description A URI reference identifying the problem type. */
@@ -1939,6 +2716,21 @@ export interface components {
         /**
          * NotificationPage
          * @description A page of notifications, newest first.
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "6741f0c2a3b4c5d6e7f80912",
+         *           "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+         *           "kind": "generate_questions",
+         *           "status": "queued",
+         *           "message": "Question generation finished.",
+         *           "read": false,
+         *           "created_at": "2026-12-02T09:30:00Z"
+         *         }
+         *       ],
+         *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0",
+         *       "unread_count": 3
+         *     }
          */
         NotificationPage: {
             /** @description The notifications. */
@@ -1954,6 +2746,15 @@ export interface components {
         /**
          * NotificationView
          * @description A notification about a finished job.
+         * @example {
+         *       "id": "6741f0c2a3b4c5d6e7f80912",
+         *       "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+         *       "kind": "generate_questions",
+         *       "status": "queued",
+         *       "message": "Question generation finished.",
+         *       "read": false,
+         *       "created_at": "2026-12-02T09:30:00Z"
+         *     }
          */
         NotificationView: {
             /** @description Id. */
@@ -1977,6 +2778,11 @@ export interface components {
         /**
          * ProbeRequest
          * @description A probe of the job pipeline.
+         * @example {
+         *       "work_ms": 1000,
+         *       "fail_attempts": 3,
+         *       "permanent": false
+         *     }
          */
         ProbeRequest: {
             /**
@@ -2000,6 +2806,10 @@ export interface components {
         /**
          * ProbeResult
          * @description What a probe produced.
+         * @example {
+         *       "mark": "probe-01JDXQ7M6W2Y8V5T3R1N0K9H4G-1",
+         *       "attempt": 3
+         *     }
          */
         ProbeResult: {
             /** @description The mark the run left. */
@@ -2013,6 +2823,20 @@ export interface components {
         /**
          * Problem
          * @description An RFC 9457 problem details object.
+         * @example {
+         *       "type": "/problems/session-full",
+         *       "title": "Session full",
+         *       "status": 409,
+         *       "detail": "A session holds at most 50 questions; delete some first.",
+         *       "errors": [
+         *         {
+         *           "field": "role",
+         *           "message": "Question generation finished."
+         *         }
+         *       ],
+         *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+         *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+         *     }
          */
         Problem: {
             /** @description A URI reference identifying the problem type. */
@@ -2035,12 +2859,32 @@ export interface components {
         };
         /**
          * @description What sort of question it is (graders use it: STAR for behavioural answers).
+         * @example technical
          * @enum {string}
          */
         QuestionKind: "technical" | "behavioural" | "system-design" | "coding";
         /**
          * QuestionPage
          * @description A page of a session's questions, pinned first, then newest.
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "6741f0c2a3b4c5d6e7f80912",
+         *           "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *           "question": "How does a B-tree index speed up a range query?",
+         *           "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+         *           "notes": "Mention the fill factor.",
+         *           "difficulty": "easy",
+         *           "category": "Databases",
+         *           "kind": "technical",
+         *           "is_pinned": false,
+         *           "source": "ai",
+         *           "created_at": "2026-12-02T09:30:00Z",
+         *           "updated_at": "2026-12-02T09:30:00Z"
+         *         }
+         *       ],
+         *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0"
+         *     }
          */
         QuestionPage: {
             /** @description The questions. */
@@ -2051,6 +2895,12 @@ export interface components {
         /**
          * QuestionScore
          * @description A question's practice scores.
+         * @example {
+         *       "question_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "last_score": 72,
+         *       "best_score": 72,
+         *       "attempts": 3
+         *     }
          */
         QuestionScore: {
             /** @description The question. */
@@ -2074,6 +2924,20 @@ export interface components {
         /**
          * QuestionView
          * @description An interview question with its model answer.
+         * @example {
+         *       "id": "6741f0c2a3b4c5d6e7f80912",
+         *       "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "question": "How does a B-tree index speed up a range query?",
+         *       "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+         *       "notes": "Mention the fill factor.",
+         *       "difficulty": "easy",
+         *       "category": "Databases",
+         *       "kind": "technical",
+         *       "is_pinned": false,
+         *       "source": "ai",
+         *       "created_at": "2026-12-02T09:30:00Z",
+         *       "updated_at": "2026-12-02T09:30:00Z"
+         *     }
          */
         QuestionView: {
             /** @description Id. */
@@ -2109,12 +2973,24 @@ export interface components {
         };
         /**
          * @description How well the user recalled a question.
+         * @example again
          * @enum {string}
          */
         Rating: "again" | "hard" | "good" | "easy";
         /**
          * Readiness
          * @description Every dependency answered.
+         * @example {
+         *       "status": "Backend Engineer",
+         *       "checks": [
+         *         {
+         *           "name": "mongodb",
+         *           "ok": true,
+         *           "latency_ms": 3,
+         *           "error": "the question provider failed: timed out"
+         *         }
+         *       ]
+         *     }
          */
         Readiness: {
             /** @description Always `ready`. */
@@ -2125,6 +3001,9 @@ export interface components {
         /**
          * RefreshRequest
          * @description A refresh token.
+         * @example {
+         *       "refresh_token": "Jq3Vd0k3mXo2Cw1oI6T8m0r9kG5Yb2hR8u1wLxEa4sE"
+         *     }
          */
         RefreshRequest: {
             /** @description The refresh token from the last login or refresh. */
@@ -2133,6 +3012,10 @@ export interface components {
         /**
          * RegenerateResult
          * @description What a regeneration produced.
+         * @example {
+         *       "question_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "source": "ai"
+         *     }
          */
         RegenerateResult: {
             /** @description The question replaced (its id stays). */
@@ -2143,6 +3026,11 @@ export interface components {
         /**
          * RegisterRequest
          * @description New account.
+         * @example {
+         *       "fullname": "Ada Lovelace",
+         *       "email": "ada@example.com",
+         *       "password": "correct horse battery"
+         *     }
          */
         RegisterRequest: {
             /** @description 2–100 characters. */
@@ -2158,6 +3046,11 @@ export interface components {
         /**
          * ResetPasswordRequest
          * @description Set a new password with a reset code.
+         * @example {
+         *       "email": "ada@example.com",
+         *       "code": "482913",
+         *       "new_password": "correct horse battery"
+         *     }
          */
         ResetPasswordRequest: {
             /**
@@ -2173,6 +3066,9 @@ export interface components {
         /**
          * ReviewRequest
          * @description A rating given without answering.
+         * @example {
+         *       "rating": "again"
+         *     }
          */
         ReviewRequest: {
             /** @description How well you recalled the answer. */
@@ -2181,6 +3077,18 @@ export interface components {
         /**
          * ReviewView
          * @description A question's review schedule (FSRS).
+         * @example {
+         *       "question_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "due": "2026-12-02T09:30:00Z",
+         *       "scheduled_days": 3,
+         *       "state": "new",
+         *       "stability": 12.4,
+         *       "difficulty": 4.6,
+         *       "reps": 3,
+         *       "lapses": 3,
+         *       "last_review": "2026-12-02T09:30:00Z",
+         *       "retrievability": 0.93
+         *     }
          */
         ReviewView: {
             /** @description The question. */
@@ -2231,6 +3139,21 @@ export interface components {
         /**
          * SearchHit
          * @description A search hit: the question and the role of its session.
+         * @example {
+         *       "id": "6741f0c2a3b4c5d6e7f80912",
+         *       "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "question": "How does a B-tree index speed up a range query?",
+         *       "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+         *       "notes": "Mention the fill factor.",
+         *       "difficulty": "easy",
+         *       "category": "Databases",
+         *       "kind": "technical",
+         *       "is_pinned": false,
+         *       "source": "ai",
+         *       "created_at": "2026-12-02T09:30:00Z",
+         *       "updated_at": "2026-12-02T09:30:00Z",
+         *       "session_role": "Backend Engineer"
+         *     }
          */
         SearchHit: {
             /** @description Id. */
@@ -2269,6 +3192,27 @@ export interface components {
         /**
          * SearchPage
          * @description A page of search hits, newest first.
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "6741f0c2a3b4c5d6e7f80912",
+         *           "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *           "question": "How does a B-tree index speed up a range query?",
+         *           "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+         *           "notes": "Mention the fill factor.",
+         *           "difficulty": "easy",
+         *           "category": "Databases",
+         *           "kind": "technical",
+         *           "is_pinned": false,
+         *           "source": "ai",
+         *           "created_at": "2026-12-02T09:30:00Z",
+         *           "updated_at": "2026-12-02T09:30:00Z",
+         *           "session_role": "Backend Engineer"
+         *         }
+         *       ],
+         *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0",
+         *       "partial": false
+         *     }
          */
         SearchPage: {
             /** @description The hits. */
@@ -2285,6 +3229,28 @@ export interface components {
         /**
          * SessionPage
          * @description A page of sessions, newest first.
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "6741f0c2a3b4c5d6e7f80912",
+         *           "role": "Backend Engineer",
+         *           "experience": "entry-level",
+         *           "topics": [
+         *             "Backend Engineer"
+         *           ],
+         *           "description": "Final round for the platform team.",
+         *           "company": "Northwind Logistics",
+         *           "job_description": "Senior Backend Engineer (Rust). You will design high-throughput services in Rust and PostgreSQL and run them on Kubernetes. 5+ years of backend experience.",
+         *           "status": "pending",
+         *           "duration_minutes": 60,
+         *           "question_count": 3,
+         *           "pinned_count": 3,
+         *           "created_at": "2026-12-02T09:30:00Z",
+         *           "updated_at": "2026-12-02T09:30:00Z"
+         *         }
+         *       ],
+         *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0"
+         *     }
          */
         SessionPage: {
             /** @description The sessions. */
@@ -2295,6 +3261,36 @@ export interface components {
         /**
          * SessionStats
          * @description Statistics of a session's questions.
+         * @example {
+         *       "session_id": "6741f0c2a3b4c5d6e7f80912",
+         *       "total": 3,
+         *       "pinned": 3,
+         *       "by_difficulty": {
+         *         "easy": 3,
+         *         "medium": 3,
+         *         "hard": 3
+         *       },
+         *       "by_category": [
+         *         {
+         *           "category": "Databases",
+         *           "count": 3
+         *         }
+         *       ],
+         *       "by_source": {
+         *         "ai": 3,
+         *         "bank": 3,
+         *         "custom": 3
+         *       },
+         *       "average_answer_words": 68.5,
+         *       "scores": [
+         *         {
+         *           "question_id": "6741f0c2a3b4c5d6e7f80912",
+         *           "last_score": 72,
+         *           "best_score": 72,
+         *           "attempts": 3
+         *         }
+         *       ]
+         *     }
          */
         SessionStats: {
             /** @description The session. */
@@ -2325,12 +3321,30 @@ export interface components {
         };
         /**
          * @description Where a session stands.
+         * @example pending
          * @enum {string}
          */
         SessionStatus: "pending" | "in-progress" | "completed" | "cancelled";
         /**
          * SessionView
          * @description A practice session.
+         * @example {
+         *       "id": "6741f0c2a3b4c5d6e7f80912",
+         *       "role": "Backend Engineer",
+         *       "experience": "entry-level",
+         *       "topics": [
+         *         "Backend Engineer"
+         *       ],
+         *       "description": "Final round for the platform team.",
+         *       "company": "Northwind Logistics",
+         *       "job_description": "Senior Backend Engineer (Rust). You will design high-throughput services in Rust and PostgreSQL and run them on Kubernetes. 5+ years of backend experience.",
+         *       "status": "pending",
+         *       "duration_minutes": 60,
+         *       "question_count": 3,
+         *       "pinned_count": 3,
+         *       "created_at": "2026-12-02T09:30:00Z",
+         *       "updated_at": "2026-12-02T09:30:00Z"
+         *     }
          */
         SessionView: {
             /** @description Id. */
@@ -2377,12 +3391,18 @@ export interface components {
         };
         /**
          * @description Where a question came from.
+         * @example ai
          * @enum {string}
          */
         Source: "ai" | "bank" | "custom";
         /**
          * SourceCounts
          * @description Questions per source.
+         * @example {
+         *       "ai": 3,
+         *       "bank": 3,
+         *       "custom": 3
+         *     }
          */
         SourceCounts: {
             /**
@@ -2405,6 +3425,12 @@ export interface components {
          * Star
          * @description Which parts of the STAR method (Situation, Task, Action, Result) a behavioural answer
          *     covers.
+         * @example {
+         *       "situation": false,
+         *       "task": false,
+         *       "action": false,
+         *       "result": false
+         *     }
          */
         Star: {
             /** @description The context is set. */
@@ -2419,6 +3445,12 @@ export interface components {
         /**
          * TokenBudgetView
          * @description The caller's AI token budget for today (UTC).
+         * @example {
+         *       "used_today": 3,
+         *       "daily_limit": 100000,
+         *       "remaining": 3,
+         *       "resets_at": "2026-12-02T09:30:00Z"
+         *     }
          */
         TokenBudgetView: {
             /**
@@ -2445,6 +3477,10 @@ export interface components {
         /**
          * TokensView
          * @description LLM tokens a job used.
+         * @example {
+         *       "prompt": 3,
+         *       "completion": 3
+         *     }
          */
         TokensView: {
             /**
@@ -2461,6 +3497,10 @@ export interface components {
         /**
          * TrendingTopic
          * @description A trending topic.
+         * @example {
+         *       "topic": "Databases",
+         *       "count": 3
+         *     }
          */
         TrendingTopic: {
             /** @description The topic. */
@@ -2474,6 +3514,16 @@ export interface components {
         /**
          * TrendingView
          * @description The most used topics.
+         * @example {
+         *       "topics": [
+         *         {
+         *           "topic": "Databases",
+         *           "count": 3
+         *         }
+         *       ],
+         *       "window_days": 3,
+         *       "refreshed_at": "2026-12-02T09:30:00Z"
+         *     }
          */
         TrendingView: {
             /** @description Most used first. */
@@ -2492,6 +3542,10 @@ export interface components {
         /**
          * UpdateProfileRequest
          * @description Profile changes (only the fields given are changed).
+         * @example {
+         *       "fullname": "Ada Lovelace",
+         *       "time_zone": "Europe/Paris"
+         *     }
          */
         UpdateProfileRequest: {
             /** @description 2–100 characters. */
@@ -2502,6 +3556,15 @@ export interface components {
         /**
          * UpdateQuestionRequest
          * @description Changes to a question: only the fields given change.
+         * @example {
+         *       "question": "How does a B-tree index speed up a range query?",
+         *       "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+         *       "notes": "Mention the fill factor.",
+         *       "difficulty": "easy",
+         *       "category": "Databases",
+         *       "kind": "technical",
+         *       "is_pinned": false
+         *     }
          */
         UpdateQuestionRequest: {
             /** @description 5–2000 characters. Unique within the session. */
@@ -2522,6 +3585,18 @@ export interface components {
         /**
          * UpdateSessionRequest
          * @description Changes to a session: only the fields given change.
+         * @example {
+         *       "role": "Backend Engineer",
+         *       "experience": "entry-level",
+         *       "topics": [
+         *         "Backend Engineer"
+         *       ],
+         *       "company": "Northwind Logistics",
+         *       "job_description": "Senior Backend Engineer (Rust). You will design high-throughput services in Rust and PostgreSQL and run them on Kubernetes. 5+ years of backend experience.",
+         *       "description": "Final round for the platform team.",
+         *       "duration_minutes": 60,
+         *       "status": "pending"
+         *     }
          */
         UpdateSessionRequest: {
             /** @description 2–100 characters. */
@@ -2547,6 +3622,15 @@ export interface components {
         /**
          * UserView
          * @description An account as its owner sees it.
+         * @example {
+         *       "id": "6741f0c2a3b4c5d6e7f80912",
+         *       "email": "ada@example.com",
+         *       "fullname": "Ada Lovelace",
+         *       "email_verified": true,
+         *       "time_zone": "Europe/Paris",
+         *       "created_at": "2026-12-02T09:30:00Z",
+         *       "updated_at": "2026-12-02T09:30:00Z"
+         *     }
          */
         UserView: {
             /** @description Id. */
@@ -2576,6 +3660,10 @@ export interface components {
         /**
          * VerifyCodeRequest
          * @description Check a reset code without using it.
+         * @example {
+         *       "email": "ada@example.com",
+         *       "code": "482913"
+         *     }
          */
         VerifyCodeRequest: {
             /**
@@ -2589,6 +3677,9 @@ export interface components {
         /**
          * VerifyEmailRequest
          * @description Confirm the account's address with the code mailed to it.
+         * @example {
+         *       "code": "482913"
+         *     }
          */
         VerifyEmailRequest: {
             /** @description The 6-digit code from the verification email. */
@@ -2619,6 +3710,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "Backend Engineer"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["Liveness"];
                 };
             };
@@ -2641,6 +3737,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "status": "Backend Engineer",
+                     *       "checks": [
+                     *         {
+                     *           "name": "mongodb",
+                     *           "ok": true,
+                     *           "latency_ms": 3,
+                     *           "error": "the question provider failed: timed out"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["Readiness"];
                 };
             };
@@ -2652,6 +3761,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "checks": [
+                     *         {
+                     *           "name": "mongodb",
+                     *           "ok": true,
+                     *           "latency_ms": 3,
+                     *           "error": "the question provider failed: timed out"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["NotReady"];
                 };
             };
@@ -2666,6 +3797,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fullname": "Ada Lovelace",
+                 *       "email": "ada@example.com",
+                 *       "password": "correct horse battery"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["RegisterRequest"];
             };
         };
@@ -2682,6 +3820,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI2NzQxZjBjMmEzYjRjNWQ2ZTdmODA5MTIifQ.sig",
+                     *       "refresh_token": "Jq3Vd0k3mXo2Cw1oI6T8m0r9kG5Yb2hR8u1wLxEa4sE",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "user": {
+                     *         "id": "6741f0c2a3b4c5d6e7f80912",
+                     *         "email": "ada@example.com",
+                     *         "fullname": "Ada Lovelace",
+                     *         "email_verified": true,
+                     *         "time_zone": "Europe/Paris",
+                     *         "created_at": "2026-12-02T09:30:00Z",
+                     *         "updated_at": "2026-12-02T09:30:00Z"
+                     *       }
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["AuthTokens"];
                 };
             };
@@ -2697,6 +3852,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2712,6 +3883,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2727,6 +3914,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2742,6 +3945,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2757,6 +3976,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2772,6 +4007,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2787,6 +4038,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2802,6 +4069,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2819,6 +4102,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2834,6 +4133,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2854,6 +4169,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2868,6 +4199,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "ada@example.com",
+                 *       "password": "correct horse battery"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["LoginRequest"];
             };
         };
@@ -2884,6 +4221,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI2NzQxZjBjMmEzYjRjNWQ2ZTdmODA5MTIifQ.sig",
+                     *       "refresh_token": "Jq3Vd0k3mXo2Cw1oI6T8m0r9kG5Yb2hR8u1wLxEa4sE",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "user": {
+                     *         "id": "6741f0c2a3b4c5d6e7f80912",
+                     *         "email": "ada@example.com",
+                     *         "fullname": "Ada Lovelace",
+                     *         "email_verified": true,
+                     *         "time_zone": "Europe/Paris",
+                     *         "created_at": "2026-12-02T09:30:00Z",
+                     *         "updated_at": "2026-12-02T09:30:00Z"
+                     *       }
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["AuthTokens"];
                 };
             };
@@ -2899,6 +4253,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2914,6 +4284,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2929,6 +4315,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2944,6 +4346,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2959,6 +4377,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2974,6 +4408,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -2989,6 +4439,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3004,6 +4470,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3021,6 +4503,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3036,6 +4534,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3056,6 +4570,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3070,6 +4600,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "refresh_token": "Jq3Vd0k3mXo2Cw1oI6T8m0r9kG5Yb2hR8u1wLxEa4sE"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["RefreshRequest"];
             };
         };
@@ -3086,6 +4621,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI2NzQxZjBjMmEzYjRjNWQ2ZTdmODA5MTIifQ.sig",
+                     *       "refresh_token": "Jq3Vd0k3mXo2Cw1oI6T8m0r9kG5Yb2hR8u1wLxEa4sE",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "user": {
+                     *         "id": "6741f0c2a3b4c5d6e7f80912",
+                     *         "email": "ada@example.com",
+                     *         "fullname": "Ada Lovelace",
+                     *         "email_verified": true,
+                     *         "time_zone": "Europe/Paris",
+                     *         "created_at": "2026-12-02T09:30:00Z",
+                     *         "updated_at": "2026-12-02T09:30:00Z"
+                     *       }
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["AuthTokens"];
                 };
             };
@@ -3101,6 +4653,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3116,6 +4684,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3131,6 +4715,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3146,6 +4746,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3161,6 +4777,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3176,6 +4808,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3191,6 +4839,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3206,6 +4870,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3223,6 +4903,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3238,6 +4934,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3258,6 +4970,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3272,6 +5000,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "refresh_token": "Jq3Vd0k3mXo2Cw1oI6T8m0r9kG5Yb2hR8u1wLxEa4sE"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["RefreshRequest"];
             };
         };
@@ -3301,6 +5034,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3316,6 +5065,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3331,6 +5096,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3346,6 +5127,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3361,6 +5158,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3376,6 +5189,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3391,6 +5220,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3406,6 +5251,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3423,6 +5284,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3438,6 +5315,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3458,6 +5351,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3472,6 +5381,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "ada@example.com"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["ForgotPasswordRequest"];
             };
         };
@@ -3488,6 +5402,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "message": "Question generation finished."
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["Accepted"];
                 };
             };
@@ -3503,6 +5422,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3518,6 +5453,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3533,6 +5484,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3548,6 +5515,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3563,6 +5546,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3578,6 +5577,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3593,6 +5608,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3608,6 +5639,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3625,6 +5672,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3640,6 +5703,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3660,6 +5739,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3674,6 +5769,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "ada@example.com",
+                 *       "code": "482913"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["VerifyCodeRequest"];
             };
         };
@@ -3690,6 +5791,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "valid": true
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["CodeValid"];
                 };
             };
@@ -3705,6 +5811,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3720,6 +5842,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3735,6 +5873,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3750,6 +5904,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3765,6 +5935,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3780,6 +5966,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3795,6 +5997,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3810,6 +6028,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3827,6 +6061,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3842,6 +6092,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3862,6 +6128,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3876,6 +6158,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "ada@example.com",
+                 *       "code": "482913",
+                 *       "new_password": "correct horse battery"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["ResetPasswordRequest"];
             };
         };
@@ -3905,6 +6194,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3920,6 +6225,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3935,6 +6256,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3950,6 +6287,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3965,6 +6318,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3980,6 +6349,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -3995,6 +6380,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4010,6 +6411,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4027,6 +6444,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4042,6 +6475,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4062,6 +6511,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4076,6 +6541,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "code": "482913"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["VerifyEmailRequest"];
             };
         };
@@ -4092,6 +6562,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "email": "ada@example.com",
+                     *       "fullname": "Ada Lovelace",
+                     *       "email_verified": true,
+                     *       "time_zone": "Europe/Paris",
+                     *       "created_at": "2026-12-02T09:30:00Z",
+                     *       "updated_at": "2026-12-02T09:30:00Z"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["UserView"];
                 };
             };
@@ -4107,6 +6588,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4122,6 +6619,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4137,6 +6650,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4152,6 +6681,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4167,6 +6712,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4182,6 +6743,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4197,6 +6774,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4212,6 +6805,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4229,6 +6838,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4244,6 +6869,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4264,6 +6905,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4290,6 +6947,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "message": "Question generation finished."
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["Accepted"];
                 };
             };
@@ -4305,6 +6967,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4320,6 +6998,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4335,6 +7029,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4350,6 +7060,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4365,6 +7091,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4380,6 +7122,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4397,6 +7155,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4412,6 +7186,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4432,6 +7222,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4458,6 +7264,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "email": "ada@example.com",
+                     *       "fullname": "Ada Lovelace",
+                     *       "email_verified": true,
+                     *       "time_zone": "Europe/Paris",
+                     *       "created_at": "2026-12-02T09:30:00Z",
+                     *       "updated_at": "2026-12-02T09:30:00Z"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["UserView"];
                 };
             };
@@ -4473,6 +7290,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4488,6 +7321,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4503,6 +7352,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4518,6 +7383,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4533,6 +7414,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4548,6 +7445,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4565,6 +7478,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4580,6 +7509,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4600,6 +7545,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4639,6 +7600,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4654,6 +7631,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4669,6 +7662,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4684,6 +7693,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4699,6 +7724,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4714,6 +7755,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4731,6 +7788,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4746,6 +7819,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4766,6 +7855,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4780,6 +7885,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "fullname": "Ada Lovelace",
+                 *       "time_zone": "Europe/Paris"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["UpdateProfileRequest"];
             };
         };
@@ -4796,6 +7907,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "email": "ada@example.com",
+                     *       "fullname": "Ada Lovelace",
+                     *       "email_verified": true,
+                     *       "time_zone": "Europe/Paris",
+                     *       "created_at": "2026-12-02T09:30:00Z",
+                     *       "updated_at": "2026-12-02T09:30:00Z"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["UserView"];
                 };
             };
@@ -4811,6 +7933,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4826,6 +7964,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4841,6 +7995,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4856,6 +8026,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4871,6 +8057,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4886,6 +8088,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4901,6 +8119,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4916,6 +8150,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4933,6 +8183,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4948,6 +8214,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4968,6 +8250,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -4982,6 +8280,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "current_password": "correct horse battery",
+                 *       "new_password": "correct horse battery"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["ChangePasswordRequest"];
             };
         };
@@ -5001,6 +8305,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI2NzQxZjBjMmEzYjRjNWQ2ZTdmODA5MTIifQ.sig",
+                     *       "refresh_token": "Jq3Vd0k3mXo2Cw1oI6T8m0r9kG5Yb2hR8u1wLxEa4sE",
+                     *       "token_type": "Bearer",
+                     *       "expires_in": 900,
+                     *       "user": {
+                     *         "id": "6741f0c2a3b4c5d6e7f80912",
+                     *         "email": "ada@example.com",
+                     *         "fullname": "Ada Lovelace",
+                     *         "email_verified": true,
+                     *         "time_zone": "Europe/Paris",
+                     *         "created_at": "2026-12-02T09:30:00Z",
+                     *         "updated_at": "2026-12-02T09:30:00Z"
+                     *       }
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["AuthTokens"];
                 };
             };
@@ -5016,6 +8337,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5031,6 +8368,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5046,6 +8399,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5061,6 +8430,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5076,6 +8461,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5091,6 +8492,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5106,6 +8523,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5121,6 +8554,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5138,6 +8587,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5153,6 +8618,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5173,6 +8654,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5206,6 +8703,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "role": "Backend Engineer",
+                     *           "experience": "entry-level",
+                     *           "topics": [
+                     *             "Backend Engineer"
+                     *           ],
+                     *           "description": "Final round for the platform team.",
+                     *           "company": "Northwind Logistics",
+                     *           "job_description": "Senior Backend Engineer (Rust). You will design high-throughput services in Rust and PostgreSQL and run them on Kubernetes. 5+ years of backend experience.",
+                     *           "status": "pending",
+                     *           "duration_minutes": 60,
+                     *           "question_count": 3,
+                     *           "pinned_count": 3,
+                     *           "created_at": "2026-12-02T09:30:00Z",
+                     *           "updated_at": "2026-12-02T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["SessionPage"];
                 };
             };
@@ -5221,6 +8742,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5236,6 +8773,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5251,6 +8804,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5266,6 +8835,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5281,6 +8866,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5296,6 +8897,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5313,6 +8930,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5328,6 +8961,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5348,6 +8997,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5362,6 +9027,20 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "role": "Backend Engineer",
+                 *       "experience": "entry-level",
+                 *       "topics": [
+                 *         "Backend Engineer"
+                 *       ],
+                 *       "description": "Final round for the platform team.",
+                 *       "company": "Northwind Logistics",
+                 *       "job_description": "Senior Backend Engineer (Rust). You will design high-throughput services in Rust and PostgreSQL and run them on Kubernetes. 5+ years of backend experience.",
+                 *       "duration_minutes": 60,
+                 *       "status": "pending"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["CreateSessionRequest"];
             };
         };
@@ -5378,6 +9057,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "role": "Backend Engineer",
+                     *       "experience": "entry-level",
+                     *       "topics": [
+                     *         "Backend Engineer"
+                     *       ],
+                     *       "description": "Final round for the platform team.",
+                     *       "company": "Northwind Logistics",
+                     *       "job_description": "Senior Backend Engineer (Rust). You will design high-throughput services in Rust and PostgreSQL and run them on Kubernetes. 5+ years of backend experience.",
+                     *       "status": "pending",
+                     *       "duration_minutes": 60,
+                     *       "question_count": 3,
+                     *       "pinned_count": 3,
+                     *       "created_at": "2026-12-02T09:30:00Z",
+                     *       "updated_at": "2026-12-02T09:30:00Z"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["SessionView"];
                 };
             };
@@ -5393,6 +9091,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5408,6 +9122,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5423,6 +9153,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5438,6 +9184,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5453,6 +9215,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5468,6 +9246,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5483,6 +9277,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5498,6 +9308,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5515,6 +9341,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5530,6 +9372,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5550,6 +9408,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5579,6 +9453,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "role": "Backend Engineer",
+                     *       "experience": "entry-level",
+                     *       "topics": [
+                     *         "Backend Engineer"
+                     *       ],
+                     *       "description": "Final round for the platform team.",
+                     *       "company": "Northwind Logistics",
+                     *       "job_description": "Senior Backend Engineer (Rust). You will design high-throughput services in Rust and PostgreSQL and run them on Kubernetes. 5+ years of backend experience.",
+                     *       "status": "pending",
+                     *       "duration_minutes": 60,
+                     *       "question_count": 3,
+                     *       "pinned_count": 3,
+                     *       "created_at": "2026-12-02T09:30:00Z",
+                     *       "updated_at": "2026-12-02T09:30:00Z"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["SessionView"];
                 };
             };
@@ -5594,6 +9487,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5609,6 +9518,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5624,6 +9549,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5639,6 +9580,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5654,6 +9611,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5669,6 +9642,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5686,6 +9675,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5701,6 +9706,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5721,6 +9742,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5763,6 +9800,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5778,6 +9831,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5793,6 +9862,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5808,6 +9893,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5823,6 +9924,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5838,6 +9955,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5855,6 +9988,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5870,6 +10019,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5890,6 +10055,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5907,6 +10088,20 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "role": "Backend Engineer",
+                 *       "experience": "entry-level",
+                 *       "topics": [
+                 *         "Backend Engineer"
+                 *       ],
+                 *       "company": "Northwind Logistics",
+                 *       "job_description": "Senior Backend Engineer (Rust). You will design high-throughput services in Rust and PostgreSQL and run them on Kubernetes. 5+ years of backend experience.",
+                 *       "description": "Final round for the platform team.",
+                 *       "duration_minutes": 60,
+                 *       "status": "pending"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["UpdateSessionRequest"];
             };
         };
@@ -5923,6 +10118,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "role": "Backend Engineer",
+                     *       "experience": "entry-level",
+                     *       "topics": [
+                     *         "Backend Engineer"
+                     *       ],
+                     *       "description": "Final round for the platform team.",
+                     *       "company": "Northwind Logistics",
+                     *       "job_description": "Senior Backend Engineer (Rust). You will design high-throughput services in Rust and PostgreSQL and run them on Kubernetes. 5+ years of backend experience.",
+                     *       "status": "pending",
+                     *       "duration_minutes": 60,
+                     *       "question_count": 3,
+                     *       "pinned_count": 3,
+                     *       "created_at": "2026-12-02T09:30:00Z",
+                     *       "updated_at": "2026-12-02T09:30:00Z"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["SessionView"];
                 };
             };
@@ -5938,6 +10152,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5953,6 +10183,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5968,6 +10214,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5983,6 +10245,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -5998,6 +10276,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6013,6 +10307,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6028,6 +10338,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6043,6 +10369,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6060,6 +10402,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6075,6 +10433,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6095,6 +10469,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6124,6 +10514,38 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "session_id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "total": 3,
+                     *       "pinned": 3,
+                     *       "by_difficulty": {
+                     *         "easy": 3,
+                     *         "medium": 3,
+                     *         "hard": 3
+                     *       },
+                     *       "by_category": [
+                     *         {
+                     *           "category": "Databases",
+                     *           "count": 3
+                     *         }
+                     *       ],
+                     *       "by_source": {
+                     *         "ai": 3,
+                     *         "bank": 3,
+                     *         "custom": 3
+                     *       },
+                     *       "average_answer_words": 68.5,
+                     *       "scores": [
+                     *         {
+                     *           "question_id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "last_score": 72,
+                     *           "best_score": 72,
+                     *           "attempts": 3
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["SessionStats"];
                 };
             };
@@ -6139,6 +10561,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6154,6 +10592,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6169,6 +10623,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6184,6 +10654,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6199,6 +10685,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6214,6 +10716,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6231,6 +10749,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6246,6 +10780,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6266,6 +10816,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6308,6 +10874,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "session_id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "question": "How does a B-tree index speed up a range query?",
+                     *           "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+                     *           "notes": "Mention the fill factor.",
+                     *           "difficulty": "easy",
+                     *           "category": "Databases",
+                     *           "kind": "technical",
+                     *           "is_pinned": false,
+                     *           "source": "ai",
+                     *           "created_at": "2026-12-02T09:30:00Z",
+                     *           "updated_at": "2026-12-02T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["QuestionPage"];
                 };
             };
@@ -6323,6 +10910,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6338,6 +10941,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6353,6 +10972,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6368,6 +11003,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6383,6 +11034,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6398,6 +11065,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6415,6 +11098,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6430,6 +11129,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6450,6 +11165,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6467,6 +11198,17 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "question": "How does a B-tree index speed up a range query?",
+                 *       "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+                 *       "notes": "Mention the fill factor.",
+                 *       "difficulty": "easy",
+                 *       "category": "Databases",
+                 *       "kind": "technical",
+                 *       "is_pinned": false
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["AddQuestionRequest"];
             };
         };
@@ -6483,6 +11225,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "session_id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "question": "How does a B-tree index speed up a range query?",
+                     *       "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+                     *       "notes": "Mention the fill factor.",
+                     *       "difficulty": "easy",
+                     *       "category": "Databases",
+                     *       "kind": "technical",
+                     *       "is_pinned": false,
+                     *       "source": "ai",
+                     *       "created_at": "2026-12-02T09:30:00Z",
+                     *       "updated_at": "2026-12-02T09:30:00Z"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["QuestionView"];
                 };
             };
@@ -6498,6 +11256,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6513,6 +11287,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6528,6 +11318,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6543,6 +11349,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6558,6 +11380,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6573,6 +11411,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6588,6 +11442,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6603,6 +11473,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6620,6 +11506,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6635,6 +11537,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6655,6 +11573,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6688,6 +11622,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "session_id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "question": "How does a B-tree index speed up a range query?",
+                     *           "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+                     *           "notes": "Mention the fill factor.",
+                     *           "difficulty": "easy",
+                     *           "category": "Databases",
+                     *           "kind": "technical",
+                     *           "is_pinned": false,
+                     *           "source": "ai",
+                     *           "created_at": "2026-12-02T09:30:00Z",
+                     *           "updated_at": "2026-12-02T09:30:00Z",
+                     *           "session_role": "Backend Engineer"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0",
+                     *       "partial": false
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["SearchPage"];
                 };
             };
@@ -6703,6 +11660,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6718,6 +11691,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6733,6 +11722,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6748,6 +11753,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6763,6 +11784,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6778,6 +11815,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6795,6 +11848,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6810,6 +11879,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6830,6 +11915,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6844,6 +11945,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "action": "delete",
+                 *       "ids": [
+                 *         "6741f0c2a3b4c5d6e7f80912"
+                 *       ],
+                 *       "value": "easy"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["BulkRequest"];
             };
         };
@@ -6860,6 +11970,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "results": [
+                     *         {
+                     *           "id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "result": "ok"
+                     *         }
+                     *       ],
+                     *       "succeeded": 3
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["BulkResult"];
                 };
             };
@@ -6875,6 +11996,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6890,6 +12027,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6905,6 +12058,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6920,6 +12089,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6935,6 +12120,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6950,6 +12151,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6965,6 +12182,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6980,6 +12213,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -6997,6 +12246,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7012,6 +12277,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7032,6 +12313,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7061,6 +12358,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "session_id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "question": "How does a B-tree index speed up a range query?",
+                     *       "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+                     *       "notes": "Mention the fill factor.",
+                     *       "difficulty": "easy",
+                     *       "category": "Databases",
+                     *       "kind": "technical",
+                     *       "is_pinned": false,
+                     *       "source": "ai",
+                     *       "created_at": "2026-12-02T09:30:00Z",
+                     *       "updated_at": "2026-12-02T09:30:00Z"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["QuestionView"];
                 };
             };
@@ -7076,6 +12389,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7091,6 +12420,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7106,6 +12451,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7121,6 +12482,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7136,6 +12513,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7151,6 +12544,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7168,6 +12577,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7183,6 +12608,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7203,6 +12644,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7245,6 +12702,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7260,6 +12733,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7275,6 +12764,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7290,6 +12795,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7305,6 +12826,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7320,6 +12857,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7337,6 +12890,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7352,6 +12921,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7372,6 +12957,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7389,6 +12990,17 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "question": "How does a B-tree index speed up a range query?",
+                 *       "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+                 *       "notes": "Mention the fill factor.",
+                 *       "difficulty": "easy",
+                 *       "category": "Databases",
+                 *       "kind": "technical",
+                 *       "is_pinned": false
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["UpdateQuestionRequest"];
             };
         };
@@ -7405,6 +13017,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "session_id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "question": "How does a B-tree index speed up a range query?",
+                     *       "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+                     *       "notes": "Mention the fill factor.",
+                     *       "difficulty": "easy",
+                     *       "category": "Databases",
+                     *       "kind": "technical",
+                     *       "is_pinned": false,
+                     *       "source": "ai",
+                     *       "created_at": "2026-12-02T09:30:00Z",
+                     *       "updated_at": "2026-12-02T09:30:00Z"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["QuestionView"];
                 };
             };
@@ -7420,6 +13048,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7435,6 +13079,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7450,6 +13110,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7465,6 +13141,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7480,6 +13172,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7495,6 +13203,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7510,6 +13234,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7525,6 +13265,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7542,6 +13298,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7557,6 +13329,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7577,6 +13365,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7597,6 +13401,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "count": 3,
+                 *       "topics": [
+                 *         "Backend Engineer"
+                 *       ],
+                 *       "difficulty": "easy"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["GenerateRequest"];
             };
         };
@@ -7615,6 +13428,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "status_url": "/api/v1/jobs/01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "events_url": "/api/v1/events"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["JobAccepted"];
                 };
             };
@@ -7630,6 +13450,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7645,6 +13481,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7660,6 +13512,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7675,6 +13543,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7690,6 +13574,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7705,6 +13605,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7720,6 +13636,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7735,6 +13667,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7752,6 +13700,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7767,6 +13731,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7787,6 +13767,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7804,6 +13800,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "text": "Senior Backend Engineer (Rust). You will design high-throughput services in Rust and PostgreSQL and run them on Kubernetes. 5+ years of backend experience.",
+                 *       "count": 3
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["FromJobDescriptionRequest"];
             };
         };
@@ -7822,6 +13824,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "status_url": "/api/v1/jobs/01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "events_url": "/api/v1/events"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["JobAccepted"];
                 };
             };
@@ -7837,6 +13846,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7852,6 +13877,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7867,6 +13908,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7882,6 +13939,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7897,6 +13970,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7912,6 +14001,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7927,6 +14032,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7942,6 +14063,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7959,6 +14096,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7974,6 +14127,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -7994,6 +14163,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8028,6 +14213,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "status_url": "/api/v1/jobs/01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "events_url": "/api/v1/events"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["JobAccepted"];
                 };
             };
@@ -8043,6 +14235,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8058,6 +14266,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8073,6 +14297,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8088,6 +14328,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8103,6 +14359,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8118,6 +14390,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8135,6 +14423,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8150,6 +14454,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8170,6 +14490,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8204,6 +14540,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "question_id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "session_id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+                     *           "duration_secs": 95,
+                     *           "status": "pending",
+                     *           "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *           "grade": {
+                     *             "grader": "ai",
+                     *             "score": 72,
+                     *             "criteria": {
+                     *               "correctness": {
+                     *                 "score": 72,
+                     *                 "reason": "States the main idea correctly, with an example."
+                     *               },
+                     *               "completeness": {
+                     *                 "score": 72,
+                     *                 "reason": "States the main idea correctly, with an example."
+                     *               },
+                     *               "clarity": {
+                     *                 "score": 72,
+                     *                 "reason": "States the main idea correctly, with an example."
+                     *               },
+                     *               "structure": {
+                     *                 "score": 72,
+                     *                 "reason": "States the main idea correctly, with an example."
+                     *               }
+                     *             },
+                     *             "strengths": [
+                     *               "Backend Engineer"
+                     *             ],
+                     *             "missing": [
+                     *               {
+                     *                 "point": "Say what happens when the key is not in the index.",
+                     *                 "model_point": "The tree is searched from the root in a few page reads."
+                     *               }
+                     *             ],
+                     *             "suggested_answer": "A B-tree keeps keys sorted, so a range query finds its first key in a few page reads and then scans the leaves in order.",
+                     *             "star": {
+                     *               "situation": false,
+                     *               "task": false,
+                     *               "action": false,
+                     *               "result": false
+                     *             },
+                     *             "covered_points": [
+                     *               "Backend Engineer"
+                     *             ],
+                     *             "missed_points": [
+                     *               "Backend Engineer"
+                     *             ]
+                     *           },
+                     *           "created_at": "2026-12-02T09:30:00Z",
+                     *           "graded_at": "2026-12-02T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["AttemptPage"];
                 };
             };
@@ -8219,6 +14617,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8234,6 +14648,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8249,6 +14679,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8264,6 +14710,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8279,6 +14741,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8294,6 +14772,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8311,6 +14805,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8326,6 +14836,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8346,6 +14872,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8366,6 +14908,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+                 *       "duration_secs": 95
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["AttemptRequest"];
             };
         };
@@ -8384,6 +14932,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempt_id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "attempt_url": "/api/v1/attempts/6741f0c2a3b4c5d6e7f80913",
+                     *       "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "status_url": "/api/v1/jobs/01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "events_url": "/api/v1/events"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["AttemptAccepted"];
                 };
             };
@@ -8399,6 +14956,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8414,6 +14987,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8429,6 +15018,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8444,6 +15049,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8459,6 +15080,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8474,6 +15111,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8489,6 +15142,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8504,6 +15173,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8521,6 +15206,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8536,6 +15237,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8556,6 +15273,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8585,6 +15318,63 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "question_id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "session_id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+                     *       "duration_secs": 95,
+                     *       "status": "pending",
+                     *       "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "grade": {
+                     *         "grader": "ai",
+                     *         "score": 72,
+                     *         "criteria": {
+                     *           "correctness": {
+                     *             "score": 72,
+                     *             "reason": "States the main idea correctly, with an example."
+                     *           },
+                     *           "completeness": {
+                     *             "score": 72,
+                     *             "reason": "States the main idea correctly, with an example."
+                     *           },
+                     *           "clarity": {
+                     *             "score": 72,
+                     *             "reason": "States the main idea correctly, with an example."
+                     *           },
+                     *           "structure": {
+                     *             "score": 72,
+                     *             "reason": "States the main idea correctly, with an example."
+                     *           }
+                     *         },
+                     *         "strengths": [
+                     *           "Backend Engineer"
+                     *         ],
+                     *         "missing": [
+                     *           {
+                     *             "point": "Say what happens when the key is not in the index.",
+                     *             "model_point": "The tree is searched from the root in a few page reads."
+                     *           }
+                     *         ],
+                     *         "suggested_answer": "A B-tree keeps keys sorted, so a range query finds its first key in a few page reads and then scans the leaves in order.",
+                     *         "star": {
+                     *           "situation": false,
+                     *           "task": false,
+                     *           "action": false,
+                     *           "result": false
+                     *         },
+                     *         "covered_points": [
+                     *           "Backend Engineer"
+                     *         ],
+                     *         "missed_points": [
+                     *           "Backend Engineer"
+                     *         ]
+                     *       },
+                     *       "created_at": "2026-12-02T09:30:00Z",
+                     *       "graded_at": "2026-12-02T09:30:00Z"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["AttemptView"];
                 };
             };
@@ -8600,6 +15390,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8615,6 +15421,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8630,6 +15452,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8645,6 +15483,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8660,6 +15514,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8675,6 +15545,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8692,6 +15578,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8707,6 +15609,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8727,6 +15645,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8769,6 +15703,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8784,6 +15734,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8799,6 +15765,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8814,6 +15796,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8829,6 +15827,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8844,6 +15858,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8861,6 +15891,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8876,6 +15922,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8896,6 +15958,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8913,6 +15991,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "rating": "again"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["ReviewRequest"];
             };
         };
@@ -8929,6 +16012,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "question_id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "due": "2026-12-02T09:30:00Z",
+                     *       "scheduled_days": 3,
+                     *       "state": "new",
+                     *       "stability": 12.4,
+                     *       "difficulty": 4.6,
+                     *       "reps": 3,
+                     *       "lapses": 3,
+                     *       "last_review": "2026-12-02T09:30:00Z",
+                     *       "retrievability": 0.93
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["ReviewView"];
                 };
             };
@@ -8944,6 +16041,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8959,6 +16072,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8974,6 +16103,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -8989,6 +16134,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9004,6 +16165,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9019,6 +16196,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9034,6 +16227,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9049,6 +16258,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9066,6 +16291,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9081,6 +16322,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9101,6 +16358,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9136,6 +16409,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "question": {
+                     *             "id": "6741f0c2a3b4c5d6e7f80912",
+                     *             "session_id": "6741f0c2a3b4c5d6e7f80912",
+                     *             "question": "How does a B-tree index speed up a range query?",
+                     *             "answer": "It keeps keys sorted in a shallow, balanced tree, so the database finds the first key in a few page reads and then walks the leaves in order.",
+                     *             "notes": "Mention the fill factor.",
+                     *             "difficulty": "easy",
+                     *             "category": "Databases",
+                     *             "kind": "technical",
+                     *             "is_pinned": false,
+                     *             "source": "ai",
+                     *             "created_at": "2026-12-02T09:30:00Z",
+                     *             "updated_at": "2026-12-02T09:30:00Z"
+                     *           },
+                     *           "review": {
+                     *             "question_id": "6741f0c2a3b4c5d6e7f80912",
+                     *             "due": "2026-12-02T09:30:00Z",
+                     *             "scheduled_days": 3,
+                     *             "state": "new",
+                     *             "stability": 12.4,
+                     *             "difficulty": 4.6,
+                     *             "reps": 3,
+                     *             "lapses": 3,
+                     *             "last_review": "2026-12-02T09:30:00Z",
+                     *             "retrievability": 0.93
+                     *           }
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["DuePage"];
                 };
             };
@@ -9151,6 +16459,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9166,6 +16490,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9181,6 +16521,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9196,6 +16552,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9211,6 +16583,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9226,6 +16614,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9243,6 +16647,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9258,6 +16678,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9278,6 +16714,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9298,6 +16750,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "format": "xlsx"
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["ExportRequest"];
             };
         };
@@ -9316,6 +16773,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "status_url": "/api/v1/jobs/01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "events_url": "/api/v1/events"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["JobAccepted"];
                 };
             };
@@ -9331,6 +16795,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9346,6 +16826,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9361,6 +16857,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9376,6 +16888,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9391,6 +16919,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9406,6 +16950,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9421,6 +16981,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9436,6 +17012,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9453,6 +17045,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9468,6 +17076,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9488,6 +17112,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9519,6 +17159,50 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "kind": "generate_questions",
+                     *           "status": "queued",
+                     *           "attempt": 3,
+                     *           "max_attempts": 3,
+                     *           "progress": 60,
+                     *           "error": "the question provider failed: timed out",
+                     *           "result": {
+                     *             "kind": "generate_questions",
+                     *             "questions_added": 3,
+                     *             "question_ids": [
+                     *               "6741f0c2a3b4c5d6e7f80912"
+                     *             ],
+                     *             "duplicates_dropped": 3,
+                     *             "invalid_dropped": 3,
+                     *             "source": "ai",
+                     *             "cached": false
+                     *           },
+                     *           "result_error": "the question provider failed: timed out",
+                     *           "session_id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "attempts": [
+                     *             {
+                     *               "attempt": 3,
+                     *               "started_at": "2026-12-02T09:30:00Z",
+                     *               "finished_at": "2026-12-02T09:30:00Z",
+                     *               "error": "the question provider failed: timed out"
+                     *             }
+                     *           ],
+                     *           "tokens": {
+                     *             "prompt": 3,
+                     *             "completion": 3
+                     *           },
+                     *           "created_at": "2026-12-02T09:30:00Z",
+                     *           "started_at": "2026-12-02T09:30:00Z",
+                     *           "finished_at": "2026-12-02T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["JobPage"];
                 };
             };
@@ -9534,6 +17218,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9549,6 +17249,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9564,6 +17280,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9579,6 +17311,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9594,6 +17342,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9609,6 +17373,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9626,6 +17406,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9641,6 +17437,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9661,6 +17473,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9690,6 +17518,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "kind": "generate_questions",
+                     *       "status": "queued",
+                     *       "attempt": 3,
+                     *       "max_attempts": 3,
+                     *       "progress": 60,
+                     *       "error": "the question provider failed: timed out",
+                     *       "result": {
+                     *         "kind": "generate_questions",
+                     *         "questions_added": 3,
+                     *         "question_ids": [
+                     *           "6741f0c2a3b4c5d6e7f80912"
+                     *         ],
+                     *         "duplicates_dropped": 3,
+                     *         "invalid_dropped": 3,
+                     *         "source": "ai",
+                     *         "cached": false
+                     *       },
+                     *       "result_error": "the question provider failed: timed out",
+                     *       "session_id": "6741f0c2a3b4c5d6e7f80912",
+                     *       "attempts": [
+                     *         {
+                     *           "attempt": 3,
+                     *           "started_at": "2026-12-02T09:30:00Z",
+                     *           "finished_at": "2026-12-02T09:30:00Z",
+                     *           "error": "the question provider failed: timed out"
+                     *         }
+                     *       ],
+                     *       "tokens": {
+                     *         "prompt": 3,
+                     *         "completion": 3
+                     *       },
+                     *       "created_at": "2026-12-02T09:30:00Z",
+                     *       "started_at": "2026-12-02T09:30:00Z",
+                     *       "finished_at": "2026-12-02T09:30:00Z"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["JobView"];
                 };
             };
@@ -9705,6 +17572,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9720,6 +17603,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9735,6 +17634,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9750,6 +17665,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9765,6 +17696,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9780,6 +17727,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9797,6 +17760,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9812,6 +17791,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9832,6 +17827,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9860,6 +17871,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": "6741f0c2a3b4c5d6e7f80912",
+                     *         "type": "job",
+                     *         "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *         "status": "queued",
+                     *         "kind": "generate_questions",
+                     *         "progress": 60,
+                     *         "attempt": 3,
+                     *         "notification_id": "6741f0c2a3b4c5d6e7f80912",
+                     *         "message": "Question generation finished."
+                     *       }
+                     *     ]
+                     */
                     "text/event-stream": components["schemas"]["LiveEventData"][];
                 };
             };
@@ -9875,6 +17901,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9890,6 +17932,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9905,6 +17963,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9920,6 +17994,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9935,6 +18025,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9950,6 +18056,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9967,6 +18089,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -9982,6 +18120,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10002,6 +18156,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10035,6 +18205,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *           "kind": "generate_questions",
+                     *           "status": "queued",
+                     *           "message": "Question generation finished.",
+                     *           "read": false,
+                     *           "created_at": "2026-12-02T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0",
+                     *       "unread_count": 3
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["NotificationPage"];
                 };
             };
@@ -10050,6 +18237,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10065,6 +18268,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10080,6 +18299,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10095,6 +18330,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10110,6 +18361,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10125,6 +18392,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10142,6 +18425,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10157,6 +18456,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10177,6 +18492,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10203,6 +18534,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "count": 3
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["Changed"];
                 };
             };
@@ -10218,6 +18554,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10233,6 +18585,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10248,6 +18616,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10263,6 +18647,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10278,6 +18678,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10293,6 +18709,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10310,6 +18742,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10325,6 +18773,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10345,6 +18809,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10359,6 +18839,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "ids": [
+                 *         "6741f0c2a3b4c5d6e7f80912"
+                 *       ],
+                 *       "all": false
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["MarkReadRequest"];
             };
         };
@@ -10375,6 +18863,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "count": 3
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["Changed"];
                 };
             };
@@ -10390,6 +18883,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10405,6 +18914,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10420,6 +18945,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10435,6 +18976,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10450,6 +19007,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10465,6 +19038,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10480,6 +19069,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10495,6 +19100,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10512,6 +19133,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10527,6 +19164,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10547,6 +19200,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10573,6 +19242,54 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "sessions_by_status": {
+                     *         "medium": 3
+                     *       },
+                     *       "sessions_total": 3,
+                     *       "questions_total": 3,
+                     *       "questions_pinned": 3,
+                     *       "questions_by_difficulty": {
+                     *         "medium": 3
+                     *       },
+                     *       "questions_by_source": {
+                     *         "medium": 3
+                     *       },
+                     *       "questions_per_day": [
+                     *         {
+                     *           "date": "2026-12-02",
+                     *           "count": 3
+                     *         }
+                     *       ],
+                     *       "average_questions_per_session": 68.5,
+                     *       "attempts_per_day": [
+                     *         {
+                     *           "date": "2026-12-02",
+                     *           "count": 3
+                     *         }
+                     *       ],
+                     *       "average_score_7d": 68.5,
+                     *       "average_score_30d": 68.5,
+                     *       "weakest_categories": [
+                     *         {
+                     *           "category": "Databases",
+                     *           "average_score": 68.5,
+                     *           "attempts": 3
+                     *         }
+                     *       ],
+                     *       "due_today": 3,
+                     *       "reviewed_today": 3,
+                     *       "review_streak_days": 3,
+                     *       "average_retrievability": 0.93,
+                     *       "ai_tokens": {
+                     *         "used_today": 3,
+                     *         "daily_limit": 100000,
+                     *         "remaining": 3,
+                     *         "resets_at": "2026-12-02T09:30:00Z"
+                     *       }
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["MeView"];
                 };
             };
@@ -10588,6 +19305,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10603,6 +19336,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10618,6 +19367,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10633,6 +19398,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10648,6 +19429,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10663,6 +19460,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10680,6 +19493,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10695,6 +19524,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10715,6 +19560,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10751,6 +19612,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "topics": [
+                     *         {
+                     *           "topic": "Databases",
+                     *           "count": 3
+                     *         }
+                     *       ],
+                     *       "window_days": 3,
+                     *       "refreshed_at": "2026-12-02T09:30:00Z"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["TrendingView"];
                 };
             };
@@ -10783,6 +19656,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10798,6 +19687,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10813,6 +19718,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10828,6 +19749,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10843,6 +19780,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10858,6 +19811,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10875,6 +19844,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10890,6 +19875,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10910,6 +19911,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10941,6 +19958,52 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "kind": "generate_questions",
+                     *           "status": "queued",
+                     *           "attempt": 3,
+                     *           "max_attempts": 3,
+                     *           "progress": 60,
+                     *           "error": "the question provider failed: timed out",
+                     *           "result": {
+                     *             "kind": "generate_questions",
+                     *             "questions_added": 3,
+                     *             "question_ids": [
+                     *               "6741f0c2a3b4c5d6e7f80912"
+                     *             ],
+                     *             "duplicates_dropped": 3,
+                     *             "invalid_dropped": 3,
+                     *             "source": "ai",
+                     *             "cached": false
+                     *           },
+                     *           "result_error": "the question provider failed: timed out",
+                     *           "session_id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "attempts": [
+                     *             {
+                     *               "attempt": 3,
+                     *               "started_at": "2026-12-02T09:30:00Z",
+                     *               "finished_at": "2026-12-02T09:30:00Z",
+                     *               "error": "the question provider failed: timed out"
+                     *             }
+                     *           ],
+                     *           "tokens": {
+                     *             "prompt": 3,
+                     *             "completion": 3
+                     *           },
+                     *           "created_at": "2026-12-02T09:30:00Z",
+                     *           "started_at": "2026-12-02T09:30:00Z",
+                     *           "finished_at": "2026-12-02T09:30:00Z",
+                     *           "user_id": "6741f0c2a3b4c5d6e7f80912",
+                     *           "run": 3
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJ0IjoxNzY0NjY0MjAwMDAwLCJpZCI6IjY3NDFmMGMyIn0"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["AdminJobPage"];
                 };
             };
@@ -10956,6 +20019,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10971,6 +20050,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -10986,6 +20081,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11001,6 +20112,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11016,6 +20143,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11031,6 +20174,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11048,6 +20207,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11063,6 +20238,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11083,6 +20274,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11114,6 +20321,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "status_url": "/api/v1/jobs/01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "events_url": "/api/v1/events"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["JobAccepted"];
                 };
             };
@@ -11129,6 +20343,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11144,6 +20374,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11159,6 +20405,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11174,6 +20436,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11189,6 +20467,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11204,6 +20498,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11221,6 +20531,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11236,6 +20562,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11256,6 +20598,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11273,6 +20631,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "work_ms": 1000,
+                 *       "fail_attempts": 3,
+                 *       "permanent": false
+                 *     }
+                 */
                 "application/json; charset=utf-8": components["schemas"]["ProbeRequest"];
             };
         };
@@ -11291,6 +20656,13 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "job_id": "01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "status_url": "/api/v1/jobs/01JDXQ7M6W2Y8V5T3R1N0K9H4G",
+                     *       "events_url": "/api/v1/events"
+                     *     }
+                     */
                     "application/json; charset=utf-8": components["schemas"]["JobAccepted"];
                 };
             };
@@ -11306,6 +20678,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11321,6 +20709,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11336,6 +20740,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11351,6 +20771,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11366,6 +20802,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11381,6 +20833,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11396,6 +20864,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11411,6 +20895,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11428,6 +20928,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11443,6 +20959,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
@@ -11463,6 +20995,22 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/session-full",
+                     *       "title": "Session full",
+                     *       "status": 409,
+                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "errors": [
+                     *         {
+                     *           "field": "role",
+                     *           "message": "Question generation finished."
+                     *         }
+                     *       ],
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *     }
+                     */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };

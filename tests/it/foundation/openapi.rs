@@ -94,7 +94,10 @@ fn every_schema_and_operation_has_a_valid_example() {
             .iter_errors(example)
             .map(|e| format!("{}: {e}", e.instance_path()))
             .collect();
-        assert!(errors.is_empty(), "{what}: example {example} is invalid: {errors:?}");
+        assert!(
+            errors.is_empty(),
+            "{what}: example {example} is invalid: {errors:?}"
+        );
     };
     for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
         check(&format!("schema {name}"), schema, &schema["example"]);
@@ -103,7 +106,11 @@ fn every_schema_and_operation_has_a_valid_example() {
         for (method, op) in item.as_object().unwrap() {
             if let Some(content) = op["requestBody"]["content"].as_object() {
                 for media in content.values() {
-                    check(&format!("{method} {path} request"), &media["schema"], &media["example"]);
+                    check(
+                        &format!("{method} {path} request"),
+                        &media["schema"],
+                        &media["example"],
+                    );
                 }
             }
             for (status, response) in op["responses"].as_object().unwrap() {
