@@ -364,7 +364,7 @@ fn examples(doc: &mut Value) {
         for (key, part) in op.iter_mut() {
             match key.as_str() {
                 "requestBody" => {
-                    if let Some(content) = part["content"].as_object_mut() {
+                    if let Some(content) = part.get_mut("content").and_then(Value::as_object_mut) {
                         medias.extend(content.values_mut());
                     }
                 }
@@ -374,7 +374,9 @@ fn examples(doc: &mut Value) {
                         .into_iter()
                         .flat_map(|r| r.values_mut())
                     {
-                        if let Some(content) = response["content"].as_object_mut() {
+                        if let Some(content) =
+                            response.get_mut("content").and_then(Value::as_object_mut)
+                        {
                             medias.extend(content.values_mut());
                         }
                     }
