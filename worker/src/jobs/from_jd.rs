@@ -6,7 +6,7 @@
 
 use bson::{DateTime, oid::ObjectId};
 use common::{
-    db::{jobs::Jobs, sessions::Sessions, usage::AiUsage},
+    db::{jobs::Jobs, sessions::Sessions},
     domain::{
         job::{FromJobDescriptionOutput, FromJobDescriptionPayload, GeneratePayload},
         session::{Session, SessionStatus},
@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     Handler,
-    generate::{fill, record_tokens},
+    generate::{fill, provider_within_budget, record_tokens},
     runner::{Attempt, JobError},
 };
 use crate::ai::{
@@ -110,15 +110,9 @@ async fn run(
 async fn extract(attempt: &Attempt, text: &str) -> Result<(Extracted, &'static str), JobError> {
     let ctx = attempt.ctx();
     let job = &attempt.job;
-    let Some(provider) = ctx.ai.provider() else {
+    let Some(provider) = provider_within_budget(attempt).await? else {
         return Ok((jd::offline(text), "offline"));
     };
-    let budget = AiUsage::new(&ctx.db)
-        .budget(job.user_id, ctx.token_budget)
-        .await?;
-    if budget.spent() {
-        return Ok((jd::offline(text), "offline"));
-    }
     let call = async {
         let (reply, tokens) = provider
             .chat_json(

@@ -150,6 +150,25 @@ pub(super) async fn batch(
     }
 }
 
+/// The provider for this job: configured, its breaker letting a call through, and the job's
+/// owner with budget left today (a spent budget is counted). `None` means: do it offline.
+pub(super) async fn provider_within_budget(
+    attempt: &Attempt,
+) -> Result<Option<&crate::ai::openai::OpenAi>, JobError> {
+    let ctx = attempt.ctx();
+    let Some(provider) = ctx.ai.provider() else {
+        return Ok(None);
+    };
+    let budget = AiUsage::new(&ctx.db)
+        .budget(attempt.job.user_id, ctx.token_budget)
+        .await?;
+    if budget.spent() {
+        metrics::counter!("ai_budget_exhausted_total").increment(1);
+        return Ok(None);
+    }
+    Ok(Some(provider))
+}
+
 /// Counts tokens a provider call used: on the job, in the user's daily ledger, in metrics.
 pub(super) async fn record_tokens(attempt: &Attempt, t: TokenUsage) {
     if t.prompt <= 0 && t.completion <= 0 {

@@ -3,10 +3,9 @@
 //! Repeating an attempt is safe: a graded attempt is answered from its stored grade.
 
 use common::{
-    db::{attempts::Attempts, questions::Questions, reviews::Reviews, usage::AiUsage},
+    db::{attempts::Attempts, questions::Questions, reviews::Reviews},
     domain::{
         attempt::{Grade, GradeOutput, GradePayload},
-        question::Question,
         review::{Rating, ReviewSource},
     },
     jobs::GradeAttempt,
@@ -14,7 +13,7 @@ use common::{
 
 use super::{
     Handler,
-    generate::record_tokens,
+    generate::{provider_within_budget, record_tokens},
     runner::{Attempt, JobError},
 };
 use crate::{
@@ -83,13 +82,10 @@ async fn run(attempt: &Attempt, p: GradePayload) -> Result<GradeOutput, JobError
     Ok(output(record.id, &grade))
 }
 
+/// The offline grade of the task's answer.
 fn offline(task: &Task<'_>) -> Grade {
-    grade_offline(task.question, task.answer)
-}
-
-/// The offline grade of `answer` to `question`.
-pub fn grade_offline(question: &Question, answer: &str) -> Grade {
-    offline::grade(&question.question, &question.answer, question.kind, answer)
+    let q = task.question;
+    offline::grade(&q.question, &q.answer, q.kind, task.answer)
 }
 
 /// The provider's grade (behind its breaker, within the user's budget), else the offline
@@ -98,16 +94,9 @@ pub fn grade_offline(question: &Question, answer: &str) -> Grade {
 async fn grade(attempt: &Attempt, task: &Task<'_>) -> Result<Grade, JobError> {
     let ctx = attempt.ctx();
     let job = &attempt.job;
-    let Some(provider) = ctx.ai.provider() else {
+    let Some(provider) = provider_within_budget(attempt).await? else {
         return Ok(offline(task));
     };
-    let budget = AiUsage::new(&ctx.db)
-        .budget(job.user_id, ctx.token_budget)
-        .await?;
-    if budget.spent() {
-        metrics::counter!("ai_budget_exhausted_total").increment(1);
-        return Ok(offline(task));
-    }
     let kind = task.question.kind;
     let call = async {
         let (text, tokens) = provider
