@@ -22,6 +22,10 @@ start_services "$work" \
 token="$(curl -fsS -X POST "$API_URL/api/v1/auth/register" -H 'content-type: application/json' \
   -d "{\"fullname\":\"Fuzz Operator\",\"email\":\"$email\",\"password\":\"fuzzing-password-1\"}" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')"
+# Operator rights need a verified address: confirm it with the mailed code.
+code="$(python3 "$ROOT/scripts/lib/mail_code.py" "$email")"
+curl -fsS -o /dev/null -X POST "$API_URL/api/v1/auth/verify-email" -H 'content-type: application/json' \
+  -H "Authorization: Bearer $token" -d "{\"code\":\"$code\"}"
 
 # Not fuzzed, each for a reason (their behaviour is covered by the integration tests):
 #   events_stream       an endless Server-Sent Events stream (no response ever "ends")

@@ -9,6 +9,7 @@ pub mod error;
 pub mod jobs;
 pub mod lookup;
 pub mod middleware;
+pub mod operation_errors;
 pub mod problems;
 pub mod responses;
 pub mod routes;

@@ -20,6 +20,8 @@ use common::domain::{
 };
 use serde_json::{Value, json};
 
+use crate::error::PROBLEM_JSON;
+
 /// The finished document, built once.
 pub fn document() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
@@ -141,6 +143,85 @@ fn flatten_described_refs(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(flatten_described_refs),
         _ => {}
     }
+}
+
+/// Keeps, of the problem answers poem-openapi lists on every operation, those the operation
+/// can give (`crate::operation_errors`), with what they mean there.
+fn operation_errors(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut().filter(|(p, _)| p.starts_with("/api/")) {
+        for op in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
+            let statuses = crate::operation_errors::statuses(path, op);
+            let Some(responses) = op["responses"].as_object_mut() else {
+                continue;
+            };
+            responses.retain(|status, response| {
+                let is_problem = response["content"].get(PROBLEM_JSON).is_some();
+                let Ok(status) = status.parse::<u16>() else {
+                    return true;
+                };
+                !is_problem || statuses.contains_key(&status)
+            });
+            for (status, why) in statuses {
+                let Some(response) = responses.get_mut(&status.to_string()) else {
+                    continue;
+                };
+                response["content"][PROBLEM_JSON]["example"] =
+                    problem_example(path, status, why.as_deref());
+                if let Some(why) = why {
+                    response["description"] = json!(why);
+                }
+            }
+        }
+    }
+}
+
+/// An example problem for `status` at `path`: of the first type `why` names (in backticks),
+/// or the status's generic type.
+fn problem_example(path: &str, status: u16, why: Option<&str>) -> Value {
+    let code = poem::http::StatusCode::from_u16(status).expect("a valid status");
+    let slug = why
+        .and_then(|w| w.strip_prefix('`'))
+        .and_then(|w| w.split_once('`'))
+        .map(|(slug, _)| slug)
+        .filter(|slug| crate::problems::lookup(slug).is_some())
+        .unwrap_or(match status {
+            400 => "validation-error",
+            503 => "dependency-unavailable",
+            _ => crate::error::Problem::slug_for(code),
+        });
+    let entry = crate::problems::lookup(slug).expect("catalogued");
+    let mut example = json!({
+        "type": format!("/problems/{slug}"),
+        "title": entry.title,
+        "status": status,
+        "detail": why.map_or_else(|| entry.meaning.to_owned(), occurrence),
+        "instance": path.replace("{session_id}", "6741f0c2a3b4c5d6e7f80912")
+            .replace("{question_id}", "6741f0c2a3b4c5d6e7f80913")
+            .replace("{attempt_id}", "6741f0c2a3b4c5d6e7f80914")
+            .replace("{job_id}", "6741f0c2a3b4c5d6e7f80915"),
+        "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
+    });
+    if slug == "validation-error" {
+        example["errors"] = json!([{ "field": "role", "message": "must not be blank" }]);
+    }
+    example
+}
+
+/// The first problem a `why` of `operation_errors::EXTRAS` names, as one occurrence's
+/// detail: "`slug`: what happened; `other`: …" becomes "What happened."
+fn occurrence(why: &str) -> String {
+    let first = why.split("; `").next().unwrap_or(why);
+    let text = first.split_once("`: ").map_or(first, |(_, d)| d);
+    let mut detail = text.trim_end_matches('.').to_owned() + ".";
+    detail[..1].make_ascii_uppercase();
+    detail
 }
 
 /// The headers every answer carries, and those of rate-limited routes.
@@ -450,6 +531,7 @@ fn complete(doc: &mut Value) {
             email["format"] = json!("email");
         }
     }
+    operation_errors(doc);
     unsigned_minimums(doc);
     for (schema, property, pattern, items) in TEXT_RULES {
         let field = &mut doc["components"]["schemas"][*schema]["properties"][*property];

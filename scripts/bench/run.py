@@ -15,6 +15,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import mail_code  # noqa: E402
 from datetime import datetime, timezone
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -303,22 +306,8 @@ ops_worker.wait_ready()
 ops = http("POST", ops_api.base + "/api/v1/auth/register", {"fullname": "Ops", "email": ops_email, "password": "benchmark-password"})
 
 
-def verification_code(email, limit=60):
-    """The code of the verification mail to `email`, read from the stack's SMTP server."""
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        messages = http("GET", os.environ["MAILTUTAN_URL"] + "/api/messages")
-        for m in messages:
-            if email in json.dumps(m.get("recipients")) and m.get("subject") == "Confirm your email address":
-                with urllib.request.urlopen(f"{os.environ['MAILTUTAN_URL']}/api/messages/{m['id']}/plain") as r:
-                    words = r.read().decode().replace(".", " ").split()
-                return next(w for w in words if len(w) == 6 and w.isdigit())
-        time.sleep(0.2)
-    raise SystemExit(f"no verification mail to {email} within {limit} s")
-
-
 # Operator rights need a verified address.
-http("POST", ops_api.base + "/api/v1/auth/verify-email", {"code": verification_code(ops_email)}, ops["access_token"])
+http("POST", ops_api.base + "/api/v1/auth/verify-email", {"code": mail_code.code(ops_email)}, ops["access_token"])
 with_record = []
 for run in range(RUNS):
     n = 2000

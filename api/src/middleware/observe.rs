@@ -92,6 +92,15 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         if status >= 500 {
             metrics::counter!("http_server_errors_total", "route" => route).increment(1);
         }
+        if !crate::operation_errors::is_documented(route, status) {
+            tracing::warn!(
+                route,
+                status,
+                "answer not listed for this operation in the OpenAPI document"
+            );
+            metrics::counter!("http_undocumented_responses_total", "route" => route, "status" => status.to_string())
+                .increment(1);
+        }
 
         span.in_scope(|| {
             tracing::info!(

@@ -249,12 +249,16 @@ export interface ApiClient {
     options?: WaitOptions & { durationSecs?: number; idempotencyKey?: string },
   ): Promise<Attempt>;
   /** Rates how well a question was recalled; returns its new FSRS schedule. */
-  review(questionId: string, rating: Rating): Promise<ReviewSchedule>;
+  review(questionId: string, rating: Rating, options?: { signal?: AbortSignal }): Promise<ReviewSchedule>;
   /**
    * Every question due for review now (most overdue first), following the cursor across
-   * pages. Narrow it to a session or a kind.
+   * pages. Narrow it to a session or a kind; `signal` stops it between or during pages.
    */
-  dueReviews(filter?: { sessionId?: string; kind?: Schemas["QuestionKind"] }): Promise<DueItem[]>;
+  dueReviews(filter?: {
+    sessionId?: string;
+    kind?: Schemas["QuestionKind"];
+    signal?: AbortSignal;
+  }): Promise<DueItem[]>;
   /**
    * Every item of a cursor-paged list, page after page:
    * `for await (const s of client.paginate((cursor) => unwrap(client.api.GET("/api/v1/sessions", { params: { query: { cursor } } }))))`.
@@ -501,23 +505,29 @@ export function createApiClient(options: ClientOptions): ApiClient {
     return data;
   };
 
-  const review = async (questionId: string, rating: Rating): Promise<ReviewSchedule> => {
+  const review = async (
+    questionId: string,
+    rating: Rating,
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<ReviewSchedule> => {
     const { data, error, response } = await api.POST("/api/v1/questions/{question_id}/reviews", {
       params: { path: { question_id: questionId } },
       body: { rating },
+      signal: opts.signal,
     });
     if (error !== undefined) throw toApiError(response.status, error);
     return data;
   };
 
   const dueReviews = async (
-    filter: { sessionId?: string; kind?: Schemas["QuestionKind"] } = {},
+    filter: { sessionId?: string; kind?: Schemas["QuestionKind"]; signal?: AbortSignal } = {},
   ): Promise<DueItem[]> => {
     const items: DueItem[] = [];
     let cursor: string | undefined;
     do {
       const { data, error, response } = await api.GET("/api/v1/reviews/due", {
         params: { query: { session_id: filter.sessionId, kind: filter.kind, limit: 100, cursor } },
+        signal: filter.signal,
       });
       if (error !== undefined) throw toApiError(response.status, error);
       items.push(...data.items);

@@ -3854,117 +3854,24 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/auth/register",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials. */
-            401: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            /** @description `email-taken`: an account with this email address exists. */
             409: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -3978,17 +3885,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
+                     *       "type": "/problems/email-taken",
+                     *       "title": "Email already registered",
                      *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "detail": "An account with this email address exists.",
+                     *       "instance": "/api/v1/auth/register",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4009,17 +3910,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/auth/register",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4040,48 +3935,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/auth/register",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4104,17 +3962,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/auth/register",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4135,17 +3987,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/auth/register",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4171,17 +4017,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/auth/register",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4255,24 +4095,24 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/auth/login",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials. */
+            /** @description The email address or password is wrong. */
             401: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -4286,110 +4126,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The email address or password is wrong.",
+                     *       "instance": "/api/v1/auth/login",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4410,17 +4151,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/auth/login",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4441,48 +4176,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/auth/login",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4505,17 +4203,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/auth/login",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4536,17 +4228,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/auth/login",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4572,17 +4258,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/auth/login",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4655,24 +4335,24 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/auth/refresh",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or expired credentials. */
+            /** @description The refresh token is invalid or expired, or was used before (which revokes its whole family). */
             401: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -4686,110 +4366,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The refresh token is invalid or expired, or was used before (which revokes its whole family).",
+                     *       "instance": "/api/v1/auth/refresh",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4810,17 +4391,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/auth/refresh",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4841,48 +4416,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/auth/refresh",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4905,17 +4443,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/auth/refresh",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4936,17 +4468,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/auth/refresh",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -4972,17 +4498,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/auth/refresh",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -5036,142 +4556,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/auth/logout",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Missing, invalid or expired credentials. */
-            401: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -5191,17 +4587,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/auth/logout",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -5222,48 +4612,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/auth/logout",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -5286,17 +4639,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/auth/logout",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -5317,17 +4664,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/auth/logout",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -5353,17 +4694,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/auth/logout",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -5424,142 +4759,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/auth/password/forgot",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Missing, invalid or expired credentials. */
-            401: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -5579,17 +4790,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/auth/password/forgot",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -5610,48 +4815,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/auth/password/forgot",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -5674,17 +4842,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/auth/password/forgot",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -5705,17 +4867,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/auth/password/forgot",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -5741,17 +4897,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/auth/password/forgot",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -5813,142 +4963,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/auth/password/verify",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Missing, invalid or expired credentials. */
-            401: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -5968,17 +4994,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/auth/password/verify",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -5999,48 +5019,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/auth/password/verify",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6063,17 +5046,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/auth/password/verify",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6094,17 +5071,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/auth/password/verify",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6130,17 +5101,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/auth/password/verify",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6196,142 +5161,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/auth/password/reset",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Missing, invalid or expired credentials. */
-            401: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -6351,17 +5192,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/auth/password/reset",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6382,48 +5217,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/auth/password/reset",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6446,17 +5244,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/auth/password/reset",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6477,17 +5269,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/auth/password/reset",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6513,17 +5299,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/auth/password/reset",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6590,18 +5370,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/auth/verify-email",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -6621,55 +5401,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/auth/verify-email",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
+            /** @description The account was deleted (its access token has not expired yet). */
             404: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -6683,48 +5426,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "The account was deleted (its access token has not expired yet).",
+                     *       "instance": "/api/v1/auth/verify-email",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6745,17 +5451,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/auth/verify-email",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6776,48 +5476,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/auth/verify-email",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6840,17 +5503,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/auth/verify-email",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6871,17 +5528,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/auth/verify-email",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6907,17 +5558,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/auth/verify-email",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -6955,37 +5600,6 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Accepted"];
                 };
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -7000,55 +5614,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/auth/verify-email/resend",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
+            /** @description The account was deleted (its access token has not expired yet). */
             404: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -7062,24 +5639,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "The account was deleted (its access token has not expired yet).",
+                     *       "instance": "/api/v1/auth/verify-email/resend",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            /** @description `already-verified`: the address is verified; there is nothing to confirm. */
             409: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -7093,48 +5664,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
+                     *       "type": "/problems/already-verified",
+                     *       "title": "Already verified",
                      *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "detail": "The address is verified; there is nothing to confirm.",
+                     *       "instance": "/api/v1/auth/verify-email/resend",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -7157,17 +5691,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/auth/verify-email/resend",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -7188,17 +5716,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/auth/verify-email/resend",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -7224,17 +5746,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/auth/verify-email/resend",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -7278,37 +5794,6 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["UserView"];
                 };
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -7323,55 +5808,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
+            /** @description The account was deleted (its access token has not expired yet). */
             404: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -7385,79 +5833,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "The account was deleted (its access token has not expired yet).",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -7480,17 +5860,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -7511,17 +5885,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -7547,17 +5915,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -7588,37 +5950,6 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -7633,55 +5964,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
+            /** @description The account was deleted already (its access token has not expired yet). */
             404: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -7695,79 +5989,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "The account was deleted already (its access token has not expired yet).",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -7790,17 +6016,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -7821,17 +6041,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -7857,17 +6071,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -7935,18 +6143,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/me",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -7966,55 +6174,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
+            /** @description The account was deleted (its access token has not expired yet). */
             404: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -8028,48 +6199,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "The account was deleted (its access token has not expired yet).",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8090,17 +6224,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8121,48 +6249,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8185,17 +6276,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8216,17 +6301,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8252,17 +6331,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8339,18 +6412,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/me/password",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -8370,55 +6443,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/me/password",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
+            /** @description The account was deleted (its access token has not expired yet). */
             404: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -8432,48 +6468,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "The account was deleted (its access token has not expired yet).",
+                     *       "instance": "/api/v1/me/password",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8494,17 +6493,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/me/password",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8525,48 +6518,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/me/password",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8589,17 +6545,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/me/password",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8620,17 +6570,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/me/password",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8656,17 +6600,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/me/password",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8744,18 +6682,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/sessions",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -8775,141 +6713,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/sessions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8932,17 +6740,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/sessions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8963,17 +6765,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/sessions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -8999,17 +6795,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/sessions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -9093,18 +6883,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/sessions",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -9124,86 +6914,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/sessions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            /** @description `too-many-sessions`: the account holds its maximum of sessions. */
             409: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -9217,17 +6939,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
+                     *       "type": "/problems/too-many-sessions",
+                     *       "title": "Too many sessions",
                      *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "detail": "The account holds its maximum of sessions.",
+                     *       "instance": "/api/v1/sessions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -9248,17 +6964,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/sessions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -9279,48 +6989,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/sessions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -9343,17 +7016,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/sessions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -9374,17 +7041,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/sessions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -9410,17 +7071,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/sessions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -9475,37 +7130,6 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["SessionView"];
                 };
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -9520,47 +7144,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -9582,78 +7169,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -9677,16 +7196,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -9708,16 +7221,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -9744,16 +7251,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -9788,37 +7289,6 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -9833,47 +7303,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -9895,78 +7328,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -9990,16 +7355,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -10021,16 +7380,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -10057,16 +7410,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -10154,18 +7501,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -10185,47 +7532,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -10247,47 +7557,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -10309,16 +7582,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -10340,47 +7607,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -10404,16 +7634,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -10435,16 +7659,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -10471,16 +7689,10 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
                      *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
@@ -10549,37 +7761,6 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["SessionStats"];
                 };
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -10594,48 +7775,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/stats",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -10656,79 +7800,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/stats",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -10751,17 +7827,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/stats",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -10782,17 +7852,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/stats",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -10818,17 +7882,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/stats",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -10912,18 +7970,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -10943,48 +8001,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11005,79 +8026,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11100,17 +8053,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11131,17 +8078,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11167,17 +8108,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11258,18 +8193,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -11289,48 +8224,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11351,24 +8249,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            /** @description `duplicate-question`: the session has this question (ignoring case, spacing and punctuation); `session-full`: the session holds its maximum of questions. */
             409: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -11382,17 +8274,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
+                     *       "type": "/problems/duplicate-question",
+                     *       "title": "Duplicate question",
                      *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "detail": "The session has this question (ignoring case, spacing and punctuation).",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11413,17 +8299,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11444,48 +8324,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11508,17 +8351,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11539,17 +8376,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11575,17 +8406,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/questions",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11662,18 +8487,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/questions/search",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -11693,141 +8518,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/questions/search",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11850,17 +8545,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/questions/search",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11881,17 +8570,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/questions/search",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11917,17 +8600,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/questions/search",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -11998,18 +8675,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/questions/bulk",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -12029,110 +8706,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/questions/bulk",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12153,17 +8731,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/questions/bulk",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12184,48 +8756,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/questions/bulk",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12248,17 +8783,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/questions/bulk",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12279,17 +8808,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/questions/bulk",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12315,17 +8838,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/questions/bulk",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12377,37 +8894,6 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["QuestionView"];
                 };
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -12422,48 +8908,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12484,79 +8933,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12579,17 +8960,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12610,17 +8985,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12646,17 +9015,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12690,37 +9053,6 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -12735,48 +9067,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12797,79 +9092,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12892,17 +9119,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12923,17 +9144,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -12959,17 +9174,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13050,18 +9259,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -13081,48 +9290,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13143,24 +9315,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            /** @description `duplicate-question`: another question of the session reads the same. */
             409: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -13174,17 +9340,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
+                     *       "type": "/problems/duplicate-question",
+                     *       "title": "Duplicate question",
                      *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "detail": "Another question of the session reads the same.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13205,17 +9365,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13236,48 +9390,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13300,17 +9417,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13331,17 +9442,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13367,17 +9472,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13452,18 +9551,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/generate",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -13483,48 +9582,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/generate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13545,24 +9607,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/generate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            /** @description `session-full`: the session holds its maximum of questions. */
             409: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -13579,14 +9635,8 @@ export interface operations {
                      *       "type": "/problems/session-full",
                      *       "title": "Session full",
                      *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "detail": "The session holds its maximum of questions.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/generate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13607,17 +9657,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/generate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13638,24 +9682,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/generate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request is well-formed but its values are not acceptable. */
+            /** @description `idempotency-key-reused`: this `Idempotency-Key` was used for a different request in the last 24 hours. */
             422: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -13669,17 +9707,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "Idempotency key reused",
+                     *       "status": 422,
+                     *       "detail": "This `Idempotency-Key` was used for a different request in the last 24 hours.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/generate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13702,17 +9734,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/generate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13733,17 +9759,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/generate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13769,17 +9789,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/generate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -13848,18 +9862,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/sessions/from-job-description",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -13879,86 +9893,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/sessions/from-job-description",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            /** @description `too-many-sessions`: the account holds its maximum of sessions. */
             409: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -13972,17 +9918,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
+                     *       "type": "/problems/too-many-sessions",
+                     *       "title": "Too many sessions",
                      *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "detail": "The account holds its maximum of sessions.",
+                     *       "instance": "/api/v1/sessions/from-job-description",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14003,17 +9943,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/sessions/from-job-description",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14034,24 +9968,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/sessions/from-job-description",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request is well-formed but its values are not acceptable. */
+            /** @description `idempotency-key-reused`: this `Idempotency-Key` was used for a different request in the last 24 hours. */
             422: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -14065,17 +9993,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "Idempotency key reused",
+                     *       "status": 422,
+                     *       "detail": "This `Idempotency-Key` was used for a different request in the last 24 hours.",
+                     *       "instance": "/api/v1/sessions/from-job-description",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14098,17 +10020,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/sessions/from-job-description",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14129,17 +10045,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/sessions/from-job-description",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14165,17 +10075,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/sessions/from-job-description",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14237,18 +10141,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/regenerate",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -14268,48 +10172,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/regenerate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14330,55 +10197,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/regenerate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
+            /** @description `idempotency-key-reused`: this `Idempotency-Key` was used for a different request in the last 24 hours. */
             422: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -14392,17 +10222,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "Idempotency key reused",
+                     *       "status": 422,
+                     *       "detail": "This `Idempotency-Key` was used for a different request in the last 24 hours.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/regenerate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14425,17 +10249,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/regenerate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14456,17 +10274,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/regenerate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14492,17 +10304,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/regenerate",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14619,18 +10425,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -14650,48 +10456,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14712,79 +10481,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14807,17 +10508,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14838,17 +10533,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14874,17 +10563,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -14958,18 +10641,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -14989,48 +10672,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15051,48 +10697,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15113,17 +10722,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15144,24 +10747,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request is well-formed but its values are not acceptable. */
+            /** @description `idempotency-key-reused`: this `Idempotency-Key` was used for a different request in the last 24 hours. */
             422: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -15175,17 +10772,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "Idempotency key reused",
+                     *       "status": 422,
+                     *       "detail": "This `Idempotency-Key` was used for a different request in the last 24 hours.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15208,17 +10799,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15239,17 +10824,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15275,17 +10854,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/attempts",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15378,37 +10951,6 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["AttemptView"];
                 };
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -15423,48 +10965,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/attempts/6741f0c2a3b4c5d6e7f80914",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15485,79 +10990,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/attempts/6741f0c2a3b4c5d6e7f80914",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15580,17 +11017,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/attempts/6741f0c2a3b4c5d6e7f80914",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15611,17 +11042,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/attempts/6741f0c2a3b4c5d6e7f80914",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15647,17 +11072,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/attempts/6741f0c2a3b4c5d6e7f80914",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15691,37 +11110,6 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -15736,48 +11124,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/attempts/6741f0c2a3b4c5d6e7f80914",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15798,79 +11149,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/attempts/6741f0c2a3b4c5d6e7f80914",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15893,17 +11176,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/attempts/6741f0c2a3b4c5d6e7f80914",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15924,17 +11201,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/attempts/6741f0c2a3b4c5d6e7f80914",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -15960,17 +11231,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/attempts/6741f0c2a3b4c5d6e7f80914",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16043,18 +11308,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/reviews",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -16074,48 +11339,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/reviews",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16136,48 +11364,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/reviews",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16198,17 +11389,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/reviews",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16229,48 +11414,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/reviews",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16293,17 +11441,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/reviews",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16324,17 +11466,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/reviews",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16360,17 +11496,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/questions/6741f0c2a3b4c5d6e7f80913/reviews",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16461,18 +11591,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/reviews/due",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -16492,55 +11622,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/reviews/due",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
+            /** @description `session_id` names no session of the caller's. */
             404: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -16554,79 +11647,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "`session_id` names no session of the caller's.",
+                     *       "instance": "/api/v1/reviews/due",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16649,17 +11674,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/reviews/due",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16680,17 +11699,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/reviews/due",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16716,17 +11729,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/reviews/due",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16797,18 +11804,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/exports",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -16828,48 +11835,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/exports",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16890,48 +11860,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/exports",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16952,17 +11885,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/exports",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -16983,24 +11910,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/exports",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request is well-formed but its values are not acceptable. */
+            /** @description `idempotency-key-reused`: this `Idempotency-Key` was used for a different request in the last 24 hours. */
             422: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -17014,17 +11935,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "Idempotency key reused",
+                     *       "status": 422,
+                     *       "detail": "This `Idempotency-Key` was used for a different request in the last 24 hours.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/exports",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -17047,17 +11962,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/exports",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -17078,17 +11987,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/exports",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -17114,17 +12017,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912/exports",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -17220,18 +12117,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/jobs",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -17251,141 +12148,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/jobs",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -17408,17 +12175,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/jobs",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -17439,17 +12200,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/jobs",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -17475,17 +12230,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/jobs",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -17560,37 +12309,6 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["JobView"];
                 };
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -17605,48 +12323,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/jobs/6741f0c2a3b4c5d6e7f80915",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -17667,79 +12348,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/jobs/6741f0c2a3b4c5d6e7f80915",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -17762,17 +12375,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/jobs/6741f0c2a3b4c5d6e7f80915",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -17793,17 +12400,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/jobs/6741f0c2a3b4c5d6e7f80915",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -17829,17 +12430,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/jobs/6741f0c2a3b4c5d6e7f80915",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -17889,37 +12484,6 @@ export interface operations {
                     "text/event-stream": components["schemas"]["LiveEventData"][];
                 };
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -17934,141 +12498,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/events",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -18091,17 +12525,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/events",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -18122,17 +12550,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/events",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -18158,17 +12580,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/events",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -18239,18 +12655,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/notifications",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -18270,141 +12686,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/notifications",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -18427,17 +12713,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/notifications",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -18458,17 +12738,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/notifications",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -18494,17 +12768,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/notifications",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -18542,37 +12810,6 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Changed"];
                 };
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -18587,141 +12824,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/notifications",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -18744,17 +12851,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/notifications",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -18775,17 +12876,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/notifications",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -18811,17 +12906,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/notifications",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -18885,18 +12974,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/notifications/read",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -18916,110 +13005,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/notifications/read",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -19040,17 +13030,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/notifications/read",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -19071,48 +13055,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/notifications/read",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -19135,17 +13082,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/notifications/read",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -19166,17 +13107,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/notifications/read",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -19202,17 +13137,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/notifications/read",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -19293,37 +13222,6 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["MeView"];
                 };
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -19338,141 +13236,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/analytics/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -19495,17 +13263,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/analytics/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -19526,17 +13288,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/analytics/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -19562,17 +13318,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/analytics/me",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -19658,173 +13408,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/analytics/trending-topics",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Missing, invalid or expired credentials. */
-            401: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller may not do this (operator endpoints). */
-            403: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -19846,17 +13441,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/analytics/trending-topics",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -19877,53 +13466,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /**
-             * @description A dependency (MongoDB, Redis, S3) is unavailable, or the server is too busy; retry
-             *     later (after `Retry-After` seconds when given).
-             */
-            503: {
-                headers: {
-                    /** @description Seconds to wait before retrying, when known. */
-                    "RETRY-AFTER"?: number;
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/analytics/trending-topics",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20021,18 +13568,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/admin/jobs/dead",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -20052,24 +13599,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/admin/jobs/dead",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller may not do this (operator endpoints). */
+            /** @description The caller is not an operator (a listed and verified address). */
             403: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -20083,110 +13624,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/forbidden",
+                     *       "title": "Not allowed",
+                     *       "status": 403,
+                     *       "detail": "The caller is not an operator (a listed and verified address).",
+                     *       "instance": "/api/v1/admin/jobs/dead",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20209,17 +13651,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/admin/jobs/dead",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20240,17 +13676,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/admin/jobs/dead",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20276,17 +13706,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/admin/jobs/dead",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20331,37 +13755,6 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["JobAccepted"];
                 };
             };
-            /** @description The request is malformed or fails validation. */
-            400: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description Missing, invalid or expired credentials. */
             401: {
                 headers: {
@@ -20376,24 +13769,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/admin/jobs/6741f0c2a3b4c5d6e7f80915/retry",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller may not do this (operator endpoints). */
+            /** @description The caller is not an operator (a listed and verified address). */
             403: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -20407,17 +13794,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/forbidden",
+                     *       "title": "Not allowed",
+                     *       "status": 403,
+                     *       "detail": "The caller is not an operator (a listed and verified address).",
+                     *       "instance": "/api/v1/admin/jobs/6741f0c2a3b4c5d6e7f80915/retry",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20438,24 +13819,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/not-found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "No such resource for this caller: it does not exist, was deleted, or belongs to someone else (never told apart).",
+                     *       "instance": "/api/v1/admin/jobs/6741f0c2a3b4c5d6e7f80915/retry",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
+            /** @description `job-not-failed`: only a failed job can be retried. */
             409: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -20469,48 +13844,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
+                     *       "type": "/problems/job-not-failed",
+                     *       "title": "Job not failed",
                      *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request is well-formed but its values are not acceptable. */
-            422: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "detail": "Only a failed job can be retried.",
+                     *       "instance": "/api/v1/admin/jobs/6741f0c2a3b4c5d6e7f80915/retry",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20533,17 +13871,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/admin/jobs/6741f0c2a3b4c5d6e7f80915/retry",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20564,17 +13896,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/admin/jobs/6741f0c2a3b4c5d6e7f80915/retry",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20600,17 +13926,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/admin/jobs/6741f0c2a3b4c5d6e7f80915/retry",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20680,18 +14000,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
+                     *       "type": "/problems/validation-error",
+                     *       "title": "Invalid fields",
+                     *       "status": 400,
+                     *       "detail": "One or more fields break a rule; `errors` names each field with the rule it breaks. Nothing was changed.",
+                     *       "instance": "/api/v1/admin/jobs/probe",
+                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1",
                      *       "errors": [
                      *         {
                      *           "field": "role",
-                     *           "message": "Question generation finished."
+                     *           "message": "must not be blank"
                      *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
+                     *       ]
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
@@ -20711,24 +14031,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unauthorized",
+                     *       "title": "Not signed in",
+                     *       "status": 401,
+                     *       "detail": "The access token is missing, invalid or expired, or the credentials are wrong. Refresh the token once; sign in again if that fails.",
+                     *       "instance": "/api/v1/admin/jobs/probe",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The caller may not do this (operator endpoints). */
+            /** @description The caller is not an operator (a listed and verified address). */
             403: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -20742,79 +14056,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The resource does not exist, or belongs to someone else. */
-            404: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
-                     *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
-                     *     }
-                     */
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The request conflicts with the current state (a duplicate, a full session). */
-            409: {
-                headers: {
-                    /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
-                    "x-request-id"?: string;
-                    /** @description The policy applied, e.g. `300;w=60` (IETF draft syntax). */
-                    "RateLimit-Policy"?: string;
-                    /** @description Requests left and seconds until the quota is whole, e.g. `limit=300, remaining=299, reset=1`. */
-                    RateLimit?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/forbidden",
+                     *       "title": "Not allowed",
+                     *       "status": 403,
+                     *       "detail": "The caller is not an operator (a listed and verified address).",
+                     *       "instance": "/api/v1/admin/jobs/probe",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20835,17 +14081,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/payload-too-large",
+                     *       "title": "Body too large",
+                     *       "status": 413,
+                     *       "detail": "The request body is larger than 1 MiB.",
+                     *       "instance": "/api/v1/admin/jobs/probe",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20866,24 +14106,18 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/unsupported-media-type",
+                     *       "title": "Unsupported media type",
+                     *       "status": 415,
+                     *       "detail": "The body must be `application/json`.",
+                     *       "instance": "/api/v1/admin/jobs/probe",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The request is well-formed but its values are not acceptable. */
+            /** @description `idempotency-key-reused`: this `Idempotency-Key` was used for a different request in the last 24 hours. */
             422: {
                 headers: {
                     /** @description The request's id (the client's `x-request-id`, or one made up); also in the logs. */
@@ -20897,17 +14131,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/idempotency-key-reused",
+                     *       "title": "Idempotency key reused",
+                     *       "status": 422,
+                     *       "detail": "This `Idempotency-Key` was used for a different request in the last 24 hours.",
+                     *       "instance": "/api/v1/admin/jobs/probe",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20930,17 +14158,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/rate-limited",
+                     *       "title": "Too many requests",
+                     *       "status": 429,
+                     *       "detail": "A rate limit or quota is spent; wait the seconds in `Retry-After`. `RateLimit` and `RateLimit-Policy` describe the policy.",
+                     *       "instance": "/api/v1/admin/jobs/probe",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20961,17 +14183,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/internal-error",
+                     *       "title": "Internal error",
+                     *       "status": 500,
+                     *       "detail": "An unexpected error; it is logged with the request id. Retrying may help; report the `request_id` if it persists.",
+                     *       "instance": "/api/v1/admin/jobs/probe",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */
@@ -20997,17 +14213,11 @@ export interface operations {
                 content: {
                     /**
                      * @example {
-                     *       "type": "/problems/session-full",
-                     *       "title": "Session full",
-                     *       "status": 409,
-                     *       "detail": "A session holds at most 50 questions; delete some first.",
-                     *       "errors": [
-                     *         {
-                     *           "field": "role",
-                     *           "message": "Question generation finished."
-                     *         }
-                     *       ],
-                     *       "instance": "/api/v1/sessions/6741f0c2a3b4c5d6e7f80912",
+                     *       "type": "/problems/dependency-unavailable",
+                     *       "title": "Dependency unavailable",
+                     *       "status": 503,
+                     *       "detail": "A service the api needs (database, queue, storage) did not answer; retry later.",
+                     *       "instance": "/api/v1/admin/jobs/probe",
                      *       "request_id": "01JDXQ9ZK3B4C5D6E7F8G9H0J1"
                      *     }
                      */

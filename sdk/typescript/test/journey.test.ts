@@ -164,6 +164,10 @@ describe("SDK journey against the live services", () => {
     expect(easy.reps).toBe(1);
     // Nothing is due yet: both come back on later days.
     expect(await client.dueReviews({ sessionId })).toEqual([]);
+    // An aborted signal stops the helpers (without it, both calls succeed).
+    const aborted = AbortSignal.abort();
+    await expect(client.dueReviews({ sessionId, signal: aborted })).rejects.toThrow();
+    await expect(client.review(ids[0]!, "good", { signal: aborted })).rejects.toThrow();
     const me = await api.GET("/api/v1/analytics/me");
     expect(me.data!.reviewed_today).toBeGreaterThanOrEqual(2);
     expect(me.data!.review_streak_days).toBeGreaterThanOrEqual(1);
