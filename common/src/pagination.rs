@@ -38,19 +38,59 @@ pub struct BadCursor;
 impl Cursor {
     /// The opaque text handed to clients.
     pub fn encode(&self) -> String {
-        let json = serde_json::to_vec(self).expect("a cursor always serializes");
-        URL_SAFE_NO_PAD.encode(json)
+        encode_wire(self)
     }
 
     /// Parses text from a client; anything but a well-formed cursor is an error.
     pub fn decode(text: &str) -> Result<Self, BadCursor> {
-        if text.is_empty() || text.len() > MAX_CURSOR_LEN {
-            return Err(BadCursor);
-        }
-        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| BadCursor)?;
-        let cursor = serde_json::from_slice::<Self>(&bytes).map_err(|_| BadCursor)?;
-        // One text per position: anything but the exact encoding we issue is refused.
-        if cursor.encode() != text {
+        decode_wire(text)
+    }
+}
+
+/// A cursor's wire form: URL-safe base64 of its JSON.
+fn encode_wire<T: Serialize>(cursor: &T) -> String {
+    let json = serde_json::to_vec(cursor).expect("a cursor always serializes");
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+/// The cursor `text` encodes; anything but the exact text [`encode_wire`] makes of a
+/// well-formed cursor is refused (one text per position).
+fn decode_wire<T: Serialize + serde::de::DeserializeOwned>(text: &str) -> Result<T, BadCursor> {
+    if text.is_empty() || text.len() > MAX_CURSOR_LEN {
+        return Err(BadCursor);
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| BadCursor)?;
+    let cursor = serde_json::from_slice::<T>(&bytes).map_err(|_| BadCursor)?;
+    if encode_wire(&cursor) != text {
+        return Err(BadCursor);
+    }
+    Ok(cursor)
+}
+
+/// Where a search goes on: in the user's session `session` (its place in the newest-first
+/// order of sessions), after its question `question` (its place in the session's
+/// newest-first order), or from the session's newest question when `question` is absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchCursor {
+    /// The session to go on in.
+    #[serde(rename = "s")]
+    pub session: Cursor,
+    /// The last question examined in it.
+    #[serde(rename = "q", default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<Cursor>,
+}
+
+impl SearchCursor {
+    /// The opaque text handed to clients.
+    pub fn encode(&self) -> String {
+        encode_wire(self)
+    }
+
+    /// Parses text from a client; anything but a well-formed cursor is an error.
+    pub fn decode(text: &str) -> Result<Self, BadCursor> {
+        let cursor: Self = decode_wire(text)?;
+        if cursor.session.pinned.is_some() || cursor.question.is_some_and(|q| q.pinned.is_some()) {
             return Err(BadCursor);
         }
         Ok(cursor)
@@ -71,13 +111,13 @@ impl Cursor {
         ] })
     }
 
-    /// Filter for items at or before this cursor in newest-first order (`created_at` desc,
-    /// `_id` desc): this one and everything newer.
-    pub fn up_to_newest(&self) -> Document {
+    /// Filter for this item and every one after it in newest-first order (`created_at`
+    /// desc, `_id` desc).
+    pub fn from_newest(&self) -> Document {
         let t = DateTime::from_millis(self.created_at_ms);
         doc! { "$or": [
-            { "created_at": { "$gt": t } },
-            { "created_at": t, "_id": { "$gte": self.id } },
+            { "created_at": { "$lt": t } },
+            { "created_at": t, "_id": { "$lte": self.id } },
         ] }
     }
 
@@ -108,23 +148,12 @@ struct KeyCursorWire {
 impl KeyCursor {
     /// The opaque text handed to clients.
     pub fn encode(&self) -> String {
-        let json = serde_json::to_vec(&KeyCursorWire { k: self.0.clone() })
-            .expect("a cursor always serializes");
-        URL_SAFE_NO_PAD.encode(json)
+        encode_wire(&KeyCursorWire { k: self.0.clone() })
     }
 
     /// Parses text from a client; anything but a well-formed cursor is an error.
     pub fn decode(text: &str) -> Result<Self, BadCursor> {
-        if text.is_empty() || text.len() > MAX_CURSOR_LEN {
-            return Err(BadCursor);
-        }
-        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| BadCursor)?;
-        let wire: KeyCursorWire = serde_json::from_slice(&bytes).map_err(|_| BadCursor)?;
-        let cursor = Self(wire.k);
-        if cursor.encode() != text {
-            return Err(BadCursor);
-        }
-        Ok(cursor)
+        decode_wire::<KeyCursorWire>(text).map(|wire| Self(wire.k))
     }
 }
 

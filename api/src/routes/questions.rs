@@ -15,6 +15,7 @@ use common::{
             parse_category, parse_notes, parse_question,
         },
     },
+    pagination::{SearchCursor, page_limit},
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -149,7 +150,7 @@ pub struct SearchHit {
     pub session_role: String,
 }
 
-/// A page of search hits, newest first.
+/// A page of search hits: newest session first, newest question first within a session.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct SearchPage {
@@ -397,7 +398,9 @@ impl QuestionsApi {
     /// Search the caller's questions for a literal text
     ///
     /// Search the caller's questions (question, answer and notes) for a literal text,
-    /// ignoring case; newest first.
+    /// ignoring case: session by session, newest session first, and newest question first
+    /// within a session. A page examines at most 2,000 questions (`partial` says when it
+    /// stopped there), so a page costs the same however many questions the caller has.
     #[oai(
         path = "/questions/search",
         method = "get",
@@ -417,9 +420,11 @@ impl QuestionsApi {
         #[oai(validator(max_length = 256))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<SearchResponse> {
-        let (limit, cursor) = page_args(limit.0, cursor.0.as_deref())?;
+        let limit = page_limit(limit.0)?;
+        let cursor = cursor.0.as_deref().map(SearchCursor::decode).transpose()?;
+        let per_session = state.config.common.max_questions_per_session;
         let SearchResult { page, partial } = Questions::new(&state.db)
-            .search(auth.0.id, &q, cursor.as_ref(), limit)
+            .search(auth.0.id, &q, cursor.as_ref(), limit, per_session)
             .await?;
         Ok(SearchResponse::Ok(Json(SearchPage {
             partial,

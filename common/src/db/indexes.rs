@@ -56,8 +56,7 @@ pub fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
                 ),
                 // No two questions of a session share their normalized text.
                 index(doc! { "session_id": 1, "text_hash": 1 }, unique()),
-                // Search within the user's questions, newest first, in search's exact
-                // order (with the id tie-break); account deletion.
+                // The user's questions: account deletion, analytics over all of them.
                 index(
                     doc! { "user_id": 1, "created_at": -1, "_id": -1 },
                     named(questions::BY_USER_NEWEST),

@@ -231,20 +231,6 @@ pub fn answer_words(answer: &str) -> i32 {
     i32::try_from(answer.split_whitespace().count()).unwrap_or(i32::MAX)
 }
 
-/// `text` with every regular-expression metacharacter escaped, so that a search term is
-/// matched literally. Only the characters special outside a class are escaped (every
-/// engine, PCRE or Rust `regex`, reads `\\` before them as the literal character).
-pub fn escape_regex(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 2);
-    for c in text.chars() {
-        if "\\^$.|?*+()[]{}".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 impl Source {
     /// The stored (and wire) spelling.
     pub fn as_str(self) -> &'static str {
@@ -355,13 +341,6 @@ mod tests {
             text_hash("What is a semaphore?")
         );
         assert_eq!(normalize("Ünïcode—ÇASE"), "ünïcode çase");
-    }
-
-    #[test]
-    fn regex_metacharacters_are_escaped() {
-        assert_eq!(escape_regex("(a+)+$"), r"\(a\+\)\+\$");
-        assert_eq!(escape_regex(r"a.b\c[d]{2}|^"), r"a\.b\\c\[d\]\{2\}\|\^");
-        assert_eq!(escape_regex("plain words é"), "plain words é");
     }
 
     #[test]

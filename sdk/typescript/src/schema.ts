@@ -387,7 +387,9 @@ export interface paths {
         /**
          * Search the caller's questions for a literal text
          * @description Search the caller's questions (question, answer and notes) for a literal text,
-         *     ignoring case; newest first.
+         *     ignoring case: session by session, newest session first, and newest question first
+         *     within a session. A page examines at most 2,000 questions (`partial` says when it
+         *     stopped there), so a page costs the same however many questions the caller has.
          */
         get: operations["questions_search"];
         put?: never;
@@ -3191,7 +3193,7 @@ export interface components {
         };
         /**
          * SearchPage
-         * @description A page of search hits, newest first.
+         * @description A page of search hits: newest session first, newest question first within a session.
          * @example {
          *       "items": [
          *         {

@@ -140,3 +140,64 @@ async fn search_is_literal_case_insensitive_and_private() {
     )
     .await;
 }
+
+/// Hits come session by session, newest session first and newest question first within
+/// one; following the cursor across sessions yields every hit once, in that order.
+#[tokio::test]
+async fn search_pages_walk_sessions_newest_first_and_yield_every_hit_once() {
+    let app = TestApp::spawn().await;
+    let me = app.register().await;
+    let mut expected = Vec::new();
+    for s in 0..3 {
+        let sid = app.session_id(&me.access, &format!("Role {s}")).await;
+        let mut texts = Vec::new();
+        for n in 0..4 {
+            let question = format!("Session {s} question {n} about Lifetimes?");
+            let (question, hit) = if n == 2 {
+                (format!("Session {s} question {n} about ownership?"), false)
+            } else {
+                (question, true)
+            };
+            add(&app, &me.access, &sid, &question, "Borrowing rules.").await;
+            if hit {
+                texts.push(question);
+            }
+        }
+        texts.reverse();
+        expected.splice(0..0, texts);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..20 {
+        let path = match &cursor {
+            Some(c) => format!("{}&limit=5&cursor={c}", search_path("LIFETIMES")),
+            None => format!("{}&limit=5", search_path("LIFETIMES")),
+        };
+        let page = app.get_json(&me.access, &path).await;
+        assert!(texts(&page).len() <= 5);
+        assert_ne!(page["partial"], true);
+        seen.extend(texts(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+    let roles: Vec<String> = app.get_json(&me.access, &search_path("question 0")).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["session_role"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(roles, ["Role 2", "Role 1", "Role 0"]);
+    // A cursor that is not one the search issued is refused.
+    assert_problem(
+        app.get_as(
+            &me.access,
+            &format!("{}&cursor=eyJ0IjoxfQ", search_path("a")),
+        )
+        .await,
+        400,
+    )
+    .await;
+}
