@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark suite: builds release binaries, starts the local stack and the services,
 # seeds data, runs every benchmark several times and rewrites docs/BENCHMARKS.md with
-# min / median / max of each figure. Takes about 10 minutes on 2 cores.
+# min / median / max of each figure, with the whole run's duration (the release build
+# comes first: about 10 minutes when the api or worker changed, seconds otherwise).
 #
 #   scripts/bench.sh              everything, 3 runs each
 #   BENCH_RUNS=5 scripts/bench.sh
@@ -23,6 +24,8 @@ if [[ ! -x "$OHA" ]]; then
   cargo install oha --version "$OHA_VERSION" --locked --quiet --root "$TOOLS_DIR/oha-$OHA_VERSION"
 fi
 
+BENCH_STARTED="$(date +%s)"
+export BENCH_STARTED
 echo "[bench] release build" >&2
 cargo build --release --locked -p api -p worker --bins --examples
 
