@@ -71,6 +71,8 @@ pub struct ApiConfig {
     pub event_streams: common::events::StreamLimits,
     /// The most sessions one account may hold.
     pub max_sessions_per_user: u64,
+    /// How long one search page may read before it answers what it found (`partial`).
+    pub search_time_budget: Duration,
 }
 
 /// Analytics settings.
@@ -122,6 +124,7 @@ impl ApiConfig {
             },
             cors_origins: cors_origins(env)?,
             max_sessions_per_user: env.parse_or("MAX_SESSIONS_PER_USER", 500)?,
+            search_time_budget: Duration::from_millis(env.parse_or("SEARCH_TIME_BUDGET_MS", 50)?),
             event_streams: common::events::StreamLimits {
                 per_user: env.parse_or("EVENTS_MAX_STREAMS_PER_USER", 5)?,
                 per_instance: env.parse_or("EVENTS_MAX_STREAMS_PER_INSTANCE", 2000)?,

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod lookup;
 pub mod middleware;
 pub mod operation_errors;
+pub mod payload;
 pub mod problems;
 pub mod responses;
 pub mod routes;

@@ -13,7 +13,7 @@ pub(crate) mod me;
 mod notifications;
 pub(crate) mod questions;
 mod reviews;
-mod sessions;
+pub(crate) mod sessions;
 
 use poem_openapi::{OpenApiService, Tags};
 

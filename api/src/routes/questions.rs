@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use bson::oid::ObjectId;
 use common::{
     db::{
-        questions::{BulkAction, ListFilter, Questions, SearchResult},
+        questions::{BulkAction, ListFilter, Questions, SearchBounds, SearchResult},
         reviews::Reviews,
     },
     domain::{
@@ -24,10 +24,13 @@ use poem_openapi::{
     payload::Json,
 };
 
+use serde::Serialize;
+
 use crate::{
     auth::BearerAuth,
     error::{ApiError, ApiResult},
     lookup::{object_id, owned_session, page_args},
+    payload::{Direct, rfc3339},
     responses::NoContent,
     routes::ApiTags,
     state::AppState,
@@ -38,7 +41,7 @@ use crate::{
 const MAX_BULK_IDS: usize = 100;
 
 /// An interview question with its model answer.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct QuestionView {
     /// Id.
@@ -62,8 +65,10 @@ pub struct QuestionView {
     /// Where it came from.
     pub source: Source,
     /// Creation time.
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Last change.
+    #[serde(serialize_with = "rfc3339")]
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -130,12 +135,13 @@ pub struct UpdateQuestionRequest {
 }
 
 /// A page of a session's questions, pinned first, then newest.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct QuestionPage {
     /// The questions.
     pub items: Vec<QuestionView>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
@@ -158,9 +164,9 @@ pub struct SearchPage {
     pub items: Vec<SearchHit>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
-    /// `true` when this page stopped at the most questions one page examines (2,000)
-    /// before filling up: older questions were not searched yet, and `next_cursor` goes on
-    /// from there.
+    /// `true` when this page stopped before filling up, at the most questions one page
+    /// examines (2,000) or at its reading time: older questions were not searched yet,
+    /// and `next_cursor` goes on from there.
     pub partial: bool,
 }
 
@@ -228,7 +234,7 @@ pub struct BulkResult {
 pub enum QuestionResponse {
     /// The question.
     #[oai(status = 200)]
-    Ok(Json<QuestionView>),
+    Ok(Direct<QuestionView>),
 }
 
 /// A created question.
@@ -236,7 +242,7 @@ pub enum QuestionResponse {
 pub enum QuestionCreated {
     /// The new question.
     #[oai(status = 201)]
-    Created(Json<QuestionView>),
+    Created(Direct<QuestionView>),
 }
 
 /// A page of questions.
@@ -244,7 +250,7 @@ pub enum QuestionCreated {
 pub enum QuestionList {
     /// The page.
     #[oai(status = 200)]
-    Ok(Json<QuestionPage>),
+    Ok(Direct<QuestionPage>),
 }
 
 /// Search results.
@@ -340,7 +346,7 @@ impl QuestionsApi {
         let page = Questions::new(&state.db)
             .list(session.id, &filter, cursor.as_ref(), limit)
             .await?;
-        Ok(QuestionList::Ok(Json(QuestionPage {
+        Ok(QuestionList::Ok(Direct(QuestionPage {
             next_cursor: page.next.map(|c| c.encode()),
             items: page.items.into_iter().map(Into::into).collect(),
         })))
@@ -392,15 +398,16 @@ impl QuestionsApi {
             .into_iter()
             .next()
             .ok_or_else(|| anyhow::anyhow!("add reported neither a question nor a reason"))?;
-        Ok(QuestionCreated::Created(Json(question.into())))
+        Ok(QuestionCreated::Created(Direct(question.into())))
     }
 
     /// Search the caller's questions for a literal text
     ///
     /// Search the caller's questions (question, answer and notes) for a literal text,
     /// ignoring case: session by session, newest session first, and newest question first
-    /// within a session. A page examines at most 2,000 questions (`partial` says when it
-    /// stopped there), so a page costs the same however many questions the caller has.
+    /// within a session. A page examines at most 2,000 questions and reads for at most
+    /// about 50 ms by default (`partial` says when it stopped early; its cursor goes on from there),
+    /// so a page costs the same however many questions the caller has.
     #[oai(
         path = "/questions/search",
         method = "get",
@@ -422,9 +429,12 @@ impl QuestionsApi {
     ) -> ApiResult<SearchResponse> {
         let limit = page_limit(limit.0)?;
         let cursor = cursor.0.as_deref().map(SearchCursor::decode).transpose()?;
-        let per_session = state.config.common.max_questions_per_session;
+        let bounds = SearchBounds {
+            per_session: state.config.common.max_questions_per_session,
+            time: state.config.search_time_budget,
+        };
         let SearchResult { page, partial } = Questions::new(&state.db)
-            .search(auth.0.id, &q, cursor.as_ref(), limit, per_session)
+            .search(auth.0.id, &q, cursor.as_ref(), limit, bounds)
             .await?;
         Ok(SearchResponse::Ok(Json(SearchPage {
             partial,
@@ -521,7 +531,7 @@ impl QuestionsApi {
             .get(auth.0.id, id)
             .await?
             .ok_or_else(|| ApiError::not_found("question"))?;
-        Ok(QuestionResponse::Ok(Json(question.into())))
+        Ok(QuestionResponse::Ok(Direct(question.into())))
     }
 
     /// Change a question (only the fields given), including pinning it
@@ -560,7 +570,7 @@ impl QuestionsApi {
         if let Some(kind) = patch.kind {
             Reviews::new(&state.db).set_kind(question.id, kind).await?;
         }
-        Ok(QuestionResponse::Ok(Json(question.into())))
+        Ok(QuestionResponse::Ok(Direct(question.into())))
     }
 
     /// Delete a question

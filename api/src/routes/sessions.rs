@@ -19,10 +19,13 @@ use poem_openapi::{
     payload::Json,
 };
 
+use serde::Serialize;
+
 use crate::{
     auth::BearerAuth,
     error::{ApiError, ApiResult},
     lookup::{object_id, owned_session, page_args},
+    payload::{Direct, rfc3339},
     responses::NoContent,
     routes::ApiTags,
     state::AppState,
@@ -30,7 +33,7 @@ use crate::{
 };
 
 /// A practice session.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct SessionView {
     /// Id.
@@ -44,8 +47,10 @@ pub struct SessionView {
     /// Free-text description ("" when none).
     pub description: String,
     /// The company applied to.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub company: Option<String>,
     /// The job advertisement prepared for.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub job_description: Option<String>,
     /// Where the session stands.
     pub status: SessionStatus,
@@ -56,8 +61,10 @@ pub struct SessionView {
     /// Pinned questions in the session.
     pub pinned_count: i64,
     /// Creation time.
+    #[serde(serialize_with = "rfc3339")]
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Last change.
+    #[serde(serialize_with = "rfc3339")]
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -139,12 +146,13 @@ pub struct UpdateSessionRequest {
 }
 
 /// A page of sessions, newest first.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct SessionPage {
     /// The sessions.
     pub items: Vec<SessionView>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
@@ -223,7 +231,7 @@ pub struct QuestionScore {
 pub enum SessionResponse {
     /// The session.
     #[oai(status = 200)]
-    Ok(Json<SessionView>),
+    Ok(Direct<SessionView>),
 }
 
 /// A created session.
@@ -231,7 +239,7 @@ pub enum SessionResponse {
 pub enum SessionCreated {
     /// The new session.
     #[oai(status = 201)]
-    Created(Json<SessionView>),
+    Created(Direct<SessionView>),
 }
 
 /// A page of sessions.
@@ -239,7 +247,7 @@ pub enum SessionCreated {
 pub enum SessionList {
     /// The page.
     #[oai(status = 200)]
-    Ok(Json<SessionPage>),
+    Ok(Direct<SessionPage>),
 }
 
 /// Session statistics.
@@ -315,7 +323,9 @@ impl SessionsApi {
             updated_at: now,
         };
         sessions.insert(&session).await?;
-        Ok(SessionCreated::Created(Json(SessionView::new(session, 0))))
+        Ok(SessionCreated::Created(Direct(SessionView::new(
+            session, 0,
+        ))))
     }
 
     /// The caller's sessions, newest first
@@ -351,7 +361,7 @@ impl SessionsApi {
                 SessionView::new(s, p)
             })
             .collect();
-        Ok(SessionList::Ok(Json(SessionPage { items, next_cursor })))
+        Ok(SessionList::Ok(Direct(SessionPage { items, next_cursor })))
     }
 
     /// One session, with its question and pinned counts
@@ -366,7 +376,7 @@ impl SessionsApi {
         session_id: Path<String>,
     ) -> ApiResult<SessionResponse> {
         let session = owned_session(&state, auth.0.id, &session_id).await?;
-        Ok(SessionResponse::Ok(Json(view(&state, session).await?)))
+        Ok(SessionResponse::Ok(Direct(view(&state, session).await?)))
     }
 
     /// Change a session (only the fields given)
@@ -405,7 +415,7 @@ impl SessionsApi {
             .update(auth.0.id, id, &patch)
             .await?;
         let session = updated.ok_or_else(|| ApiError::not_found("session"))?;
-        Ok(SessionResponse::Ok(Json(view(&state, session).await?)))
+        Ok(SessionResponse::Ok(Direct(view(&state, session).await?)))
     }
 
     /// Delete a session and everything in it

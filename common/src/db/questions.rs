@@ -99,6 +99,15 @@ pub type SearchPage = Page<(Question, String), SearchCursor>;
 /// bound before filling up says so (`partial`) and its cursor goes on from there.
 pub const SEARCH_SCAN: u64 = 2_000;
 
+/// How much one search page may read.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchBounds {
+    /// The most questions one session holds (sizes the reads).
+    pub per_session: u32,
+    /// Reading time after the first read.
+    pub time: std::time::Duration,
+}
+
 /// A search page, and whether it stopped at [`SEARCH_SCAN`] before filling up.
 #[derive(Debug)]
 pub struct SearchResult {
@@ -389,17 +398,20 @@ impl Questions {
     /// first, and newest question first within a session.
     ///
     /// A page examines at most [`SEARCH_SCAN`] questions, read a few sessions at a time
-    /// (`per_session` is the most one session holds) and matched here rather than by a
-    /// server-side regular expression: the cost of a page is bounded by what it reads,
-    /// whatever the number of questions a user has.
+    /// (`bounds.per_session` is the most one session holds) and matched here rather than by
+    /// a server-side regular expression, and after its first read it goes on for at most
+    /// `bounds.time`: the cost of a page is bounded, whatever the number of questions a
+    /// user has.
     pub async fn search(
         &self,
         user_id: ObjectId,
         text: &str,
         after: Option<&SearchCursor>,
         limit: u32,
-        per_session: u32,
+        bounds: SearchBounds,
     ) -> Result<SearchResult, Error> {
+        let started = std::time::Instant::now();
+        let per_session = bounds.per_session;
         let needle = regex::RegexBuilder::new(&regex::escape(text))
             .case_insensitive(true)
             .build()
@@ -420,6 +432,8 @@ impl Questions {
         let mut previous = after.and_then(|c| c.question.map(|q| (c.session.id, q)));
         let mut hits: Vec<(Question, String, Cursor)> = Vec::new();
         let mut examined = 0;
+        // The last session of the batch read last.
+        let mut last_read: Option<Cursor> = None;
         let finish = |hits: Vec<(Question, String, Cursor)>, next, partial| SearchResult {
             page: Page {
                 items: hits.into_iter().map(|(q, role, _)| (q, role)).collect(),
@@ -428,6 +442,21 @@ impl Questions {
             partial,
         };
         loop {
+            if let Some(read) = last_read
+                && started.elapsed() > bounds.time
+            {
+                // Out of time after a whole batch: go on after its last session, which
+                // the cursor says as "in it, after every question".
+                let next = SearchCursor {
+                    session: read,
+                    question: Some(Cursor {
+                        pinned: None,
+                        created_at_ms: i64::MIN,
+                        id: ObjectId::from_bytes([0; 12]),
+                    }),
+                };
+                return Ok(finish(hits, Some(next), true));
+            }
             let mut filter = doc! { "user_id": user_id };
             if let Some(bound) = bound.take() {
                 filter.extend(bound);
@@ -460,6 +489,7 @@ impl Questions {
                     .after_newest()
                     .expect("a newest-first position"),
             );
+            last_read = Some(*last_session);
             batch_size = (batch_size * 2).min(most);
             let ids: Vec<ObjectId> = order.iter().map(|(s, _)| s.id).collect();
             let mut found: Vec<Question> = self

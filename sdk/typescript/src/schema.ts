@@ -388,8 +388,9 @@ export interface paths {
          * Search the caller's questions for a literal text
          * @description Search the caller's questions (question, answer and notes) for a literal text,
          *     ignoring case: session by session, newest session first, and newest question first
-         *     within a session. A page examines at most 2,000 questions (`partial` says when it
-         *     stopped there), so a page costs the same however many questions the caller has.
+         *     within a session. A page examines at most 2,000 questions and reads for at most
+         *     about 50 ms by default (`partial` says when it stopped early; its cursor goes on from there),
+         *     so a page costs the same however many questions the caller has.
          */
         get: operations["questions_search"];
         put?: never;
@@ -3222,9 +3223,9 @@ export interface components {
             /** @description Pass as `cursor` for the next page; absent on the last page. */
             next_cursor?: string;
             /**
-             * @description `true` when this page stopped at the most questions one page examines (2,000)
-             *     before filling up: older questions were not searched yet, and `next_cursor` goes on
-             *     from there.
+             * @description `true` when this page stopped before filling up, at the most questions one page
+             *     examines (2,000) or at its reading time: older questions were not searched yet,
+             *     and `next_cursor` goes on from there.
              */
             partial: boolean;
         };

@@ -201,3 +201,57 @@ async fn search_pages_walk_sessions_newest_first_and_yield_every_hit_once() {
     )
     .await;
 }
+
+/// With no reading time left after its first read, a page answers what that read found,
+/// says `partial`, and its cursor goes on: every hit arrives once, in order.
+#[tokio::test]
+async fn a_search_page_stops_at_its_time_budget_and_the_cursor_goes_on() {
+    let app = TestApp::spawn_with(crate::support::isolated_env(&[(
+        "SEARCH_TIME_BUDGET_MS",
+        "0".to_owned(),
+    )]))
+    .await;
+    let me = app.register().await;
+    let mut expected = Vec::new();
+    for s in 0..7 {
+        let sid = app.session_id(&me.access, &format!("Role {s}")).await;
+        let question = format!("Session {s}: what is a Monad?");
+        add(
+            &app,
+            &me.access,
+            &sid,
+            &question,
+            "A pattern for chaining steps.",
+        )
+        .await;
+        add(
+            &app,
+            &me.access,
+            &sid,
+            &format!("Session {s}: something else?"),
+            "Something else entirely.",
+        )
+        .await;
+        expected.insert(0, question);
+    }
+    let mut seen = Vec::new();
+    let mut partial_pages = 0;
+    let mut cursor: Option<String> = None;
+    for _ in 0..20 {
+        let path = match &cursor {
+            Some(c) => format!("{}&limit=100&cursor={c}", search_path("monad")),
+            None => format!("{}&limit=100", search_path("monad")),
+        };
+        let page = app.get_json(&me.access, &path).await;
+        if page["partial"] == true {
+            partial_pages += 1;
+        }
+        seen.extend(texts(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+    assert!(partial_pages >= 2, "{partial_pages} partial pages");
+}

@@ -45,6 +45,9 @@ pub fn isolated_env(overrides: &[(&str, String)]) -> HashMap<String, String> {
     // Generous limits so that flows are not throttled; rate-limit tests set their own.
     vars.insert("RATE_LIMIT_AUTH".into(), "1000/900".into());
     vars.insert("RATE_LIMIT_DEFAULT".into(), "10000/60".into());
+    // Search pages bounded by what they read, not by this machine's speed; the time bound
+    // has its own test.
+    vars.insert("SEARCH_TIME_BUDGET_MS".into(), "60000".into());
     // Hundreds of provider calls per account in load tests; budget tests set their own.
     vars.insert("AI_DAILY_TOKEN_BUDGET".into(), "1000000000".into());
     for (k, v) in overrides {
