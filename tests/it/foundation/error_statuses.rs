@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::{
     jobs::register_operator,
     support::{
-        Account, TestApp, isolated_env,
+        Account, TestApp, content_type, isolated_env,
         services::{Kind, Service},
         unique,
     },
@@ -141,12 +141,7 @@ impl Drive {
         }
         let resp = request(req).send().await.expect("request");
         let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let content_type = content_type(&resp);
         let text = resp.text().await.unwrap_or_default();
         assert_eq!(
             status, expected,

@@ -81,14 +81,22 @@ fn scan_stage(plan: &Document) -> Option<Document> {
         .find_map(|k| plan.get_document(k).ok().and_then(scan_stage))
 }
 
-/// Asserts that the winning plan of an `explain` reads the collection through `index`.
-pub fn assert_scans(explain: &Document, index: &Document) {
+/// The index scan of an `explain`'s winning plan (and the plan, for messages); fails when
+/// the plan reads the collection any other way.
+fn index_scan(explain: &Document) -> (Document, Document) {
     let plan = explain
         .get_document("queryPlanner")
         .and_then(|p| p.get_document("winningPlan"))
-        .unwrap();
-    let scan = scan_stage(plan).unwrap_or_else(|| panic!("no scan stage in {plan}"));
+        .unwrap()
+        .clone();
+    let scan = scan_stage(&plan).unwrap_or_else(|| panic!("no scan stage in {plan}"));
     assert_eq!(scan.get_str("stage").unwrap(), "IXSCAN", "{plan}");
+    (scan, plan)
+}
+
+/// Asserts that the winning plan of an `explain` reads the collection through `index`.
+pub fn assert_scans(explain: &Document, index: &Document) {
+    let (scan, plan) = index_scan(explain);
     assert_eq!(
         pattern(scan.get_document("keyPattern").unwrap()),
         pattern(index),
@@ -99,12 +107,7 @@ pub fn assert_scans(explain: &Document, index: &Document) {
 /// Asserts that the winning plan of an `explain` reads the collection through an index led
 /// by `field`, bounded to the single value `value` of it.
 fn assert_scans_only(explain: &Document, field: &str, value: ObjectId) {
-    let plan = explain
-        .get_document("queryPlanner")
-        .and_then(|p| p.get_document("winningPlan"))
-        .unwrap();
-    let scan = scan_stage(plan).unwrap_or_else(|| panic!("no scan stage in {plan}"));
-    assert_eq!(scan.get_str("stage").unwrap(), "IXSCAN", "{plan}");
+    let (scan, plan) = index_scan(explain);
     let keys = scan.get_document("keyPattern").unwrap();
     assert_eq!(
         keys.keys().next().map(String::as_str),

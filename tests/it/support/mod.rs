@@ -443,12 +443,7 @@ where
 /// Asserts a problem+json response with `status`, a request id, and returns its body.
 pub async fn assert_problem(resp: reqwest::Response, status: u16) -> Value {
     assert_eq!(resp.status().as_u16(), status, "unexpected status");
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = content_type(&resp);
     assert!(
         content_type.starts_with("application/problem+json"),
         "content type {content_type:?}"
@@ -464,6 +459,15 @@ pub async fn assert_problem(resp: reqwest::Response, status: u16) -> Value {
         "{body}"
     );
     body
+}
+
+/// The `content-type` of an answer ("" when absent).
+pub fn content_type(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Path of a workspace binary built by `cargo build` (`API_BIN`/`WORKER_BIN` override).
