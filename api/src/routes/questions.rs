@@ -336,16 +336,21 @@ impl QuestionsApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<QuestionList> {
         let (limit, cursor) = page_args(limit.0, cursor.0.as_deref())?;
-        let session = owned_session(&state, auth.0.id, &session_id).await?;
+        let id = object_id(&session_id, "session")?;
         let filter = ListFilter {
             pinned: pinned.0,
             difficulty: difficulty.0,
             category: category.0.map(|c| c.trim().to_owned()),
             kind: kind.0,
         };
+        // One query: the page is filtered by owner too, so items prove the session is the
+        // caller's; only an empty page needs to ask whether it is (404 when not).
         let page = Questions::new(&state.db)
-            .list(session.id, &filter, cursor.as_ref(), limit)
+            .list(auth.0.id, id, &filter, cursor.as_ref(), limit)
             .await?;
+        if page.items.is_empty() {
+            owned_session(&state, auth.0.id, &session_id).await?;
+        }
         Ok(QuestionList::Ok(Direct(QuestionPage {
             next_cursor: page.next.map(|c| c.encode()),
             items: page.items.into_iter().map(Into::into).collect(),

@@ -140,6 +140,7 @@ async fn the_question_list_reads_only_its_sessions_index_entries() {
     app.add_questions(&me.access, &sid, 0..5).await;
     let questions = Questions::new(&app.db().await);
     let session = ObjectId::parse_str(&sid).unwrap();
+    let user = ObjectId::parse_str(&me.id).unwrap();
     for filter in [
         ListFilter::default(),
         ListFilter {
@@ -147,7 +148,10 @@ async fn the_question_list_reads_only_its_sessions_index_entries() {
             ..ListFilter::default()
         },
     ] {
-        let explain = questions.explain_list(session, &filter, 20).await.unwrap();
+        let explain = questions
+            .explain_list(user, session, &filter, 20)
+            .await
+            .unwrap();
         assert_scans_only(&explain, "session_id", session);
     }
     let by_category = ListFilter {
@@ -155,7 +159,7 @@ async fn the_question_list_reads_only_its_sessions_index_entries() {
         ..ListFilter::default()
     };
     let explain = questions
-        .explain_list(session, &by_category, 20)
+        .explain_list(user, session, &by_category, 20)
         .await
         .unwrap();
     assert_scans(&explain, &doc! { "session_id": 1, "category": 1 });
