@@ -494,17 +494,23 @@ impl Questions {
             last_read = Some(*last_session);
             batch_size = (batch_size * 2).min(most);
             let ids: Vec<ObjectId> = order.iter().map(|(s, _)| s.id).collect();
-            let mut found: Vec<Question> = self
+            let found: Vec<Question> = self
                 .col
                 .find(doc! { "session_id": { "$in": &ids } })
                 .await?
                 .try_collect()
                 .await?;
-            found.retain(|q| q.user_id == user_id);
-            let rank = |q: &Question| ids.iter().position(|id| *id == q.session_id);
-            found.sort_by_key(|q| (rank(q), std::cmp::Reverse((q.created_at, q.id))));
-            for question in found {
-                let (session, role) = &order[rank(&question).unwrap_or_default()];
+            // Each question with its session's place in the batch, in search order.
+            let rank: HashMap<ObjectId, usize> =
+                ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+            let mut found: Vec<(usize, Question)> = found
+                .into_iter()
+                .filter(|q| q.user_id == user_id)
+                .filter_map(|q| Some((*rank.get(&q.session_id)?, q)))
+                .collect();
+            found.sort_by_key(|(r, q)| (*r, std::cmp::Reverse((q.created_at, q.id))));
+            for (r, question) in found {
+                let (session, role) = &order[r];
                 let here = newest_position(question.created_at, question.id);
                 let last_here = previous.filter(|(s, _)| *s == session.id).map(|(_, q)| q);
                 if last_here

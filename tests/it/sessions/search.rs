@@ -19,6 +19,25 @@ fn search_path(q: &str) -> String {
     format!("{}?{}", url.path(), url.query().unwrap())
 }
 
+/// Every page of a search for `q`, following `next_cursor` (at most 20 pages).
+async fn every_page(app: &TestApp, token: &str, q: &str, limit: u32) -> Vec<Value> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..20 {
+        let mut path = format!("{}&limit={limit}", search_path(q));
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = app.get_json(token, &path).await;
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        pages.push(page);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    pages
+}
+
 fn texts(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
@@ -166,21 +185,12 @@ async fn search_pages_walk_sessions_newest_first_and_yield_every_hit_once() {
         texts.reverse();
         expected.splice(0..0, texts);
     }
+    let pages = every_page(&app, &me.access, "LIFETIMES", 5).await;
     let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..20 {
-        let path = match &cursor {
-            Some(c) => format!("{}&limit=5&cursor={c}", search_path("LIFETIMES")),
-            None => format!("{}&limit=5", search_path("LIFETIMES")),
-        };
-        let page = app.get_json(&me.access, &path).await;
-        assert!(texts(&page).len() <= 5);
+    for page in &pages {
+        assert!(texts(page).len() <= 5);
         assert_ne!(page["partial"], true);
-        seen.extend(texts(&page));
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
+        seen.extend(texts(page));
     }
     assert_eq!(seen, expected);
     let roles: Vec<String> = app.get_json(&me.access, &search_path("question 0")).await["items"]
@@ -234,24 +244,9 @@ async fn a_search_page_stops_at_its_time_budget_and_the_cursor_goes_on() {
         .await;
         expected.insert(0, question);
     }
-    let mut seen = Vec::new();
-    let mut partial_pages = 0;
-    let mut cursor: Option<String> = None;
-    for _ in 0..20 {
-        let path = match &cursor {
-            Some(c) => format!("{}&limit=100&cursor={c}", search_path("monad")),
-            None => format!("{}&limit=100", search_path("monad")),
-        };
-        let page = app.get_json(&me.access, &path).await;
-        if page["partial"] == true {
-            partial_pages += 1;
-        }
-        seen.extend(texts(&page));
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let pages = every_page(&app, &me.access, "monad", 100).await;
+    let partial_pages = pages.iter().filter(|p| p["partial"] == true).count();
+    let seen: Vec<String> = pages.iter().flat_map(texts).collect();
     assert_eq!(seen, expected);
     assert!(partial_pages >= 2, "{partial_pages} partial pages");
 }
