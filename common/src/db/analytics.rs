@@ -12,7 +12,7 @@ use mongodb::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{attempts, jobs, questions, reviews::Reviews, sessions, sessions::number};
+use super::{Timed, attempts, jobs, questions, reviews::Reviews, sessions, sessions::number};
 use crate::domain::job::JobKind;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
@@ -114,6 +114,7 @@ async fn rows(
     db.collection::<Document>(collection)
         .aggregate(pipeline)
         .selection_criteria(criteria.clone())
+        .timed("analytics.rows")
         .await?
         .try_collect()
         .await

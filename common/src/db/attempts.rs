@@ -6,6 +6,7 @@ use bson::{DateTime, Document, doc, oid::ObjectId};
 use futures::TryStreamExt;
 use mongodb::{Collection, Database, error::Error};
 
+use super::Timed;
 use super::sessions::{ListError, number};
 use crate::{
     domain::attempt::{Attempt, Grade},
@@ -51,13 +52,18 @@ impl Attempts {
 
     /// Stores a new attempt.
     pub async fn insert(&self, attempt: &Attempt) -> Result<(), Error> {
-        self.col.insert_one(attempt).await.map(drop)
+        self.col
+            .insert_one(attempt)
+            .timed("attempts.insert")
+            .await
+            .map(drop)
     }
 
     /// Records the grading job of an attempt.
     pub async fn set_job(&self, id: ObjectId, job_id: &str) -> Result<(), Error> {
         self.col
             .update_one(doc! { "_id": id }, doc! { "$set": { "job_id": job_id } })
+            .timed("attempts.set_job")
             .await
             .map(drop)
     }
@@ -66,12 +72,16 @@ impl Attempts {
     pub async fn get(&self, user_id: ObjectId, id: ObjectId) -> Result<Option<Attempt>, Error> {
         self.col
             .find_one(doc! { "_id": id, "user_id": user_id })
+            .timed("attempts.get")
             .await
     }
 
     /// An attempt by id (workers).
     pub async fn by_id(&self, id: ObjectId) -> Result<Option<Attempt>, Error> {
-        self.col.find_one(doc! { "_id": id }).await
+        self.col
+            .find_one(doc! { "_id": id })
+            .timed("attempts.by_id")
+            .await
     }
 
     /// Stores the grade; `false` when the attempt is gone (deleted meanwhile).
@@ -83,6 +93,7 @@ impl Attempts {
                 doc! { "_id": id },
                 doc! { "$set": { "grade": grade_doc, "score": grade.score, "graded_at": DateTime::now() } },
             )
+            .timed("attempts.record_grade")
             .await?;
         Ok(r.matched_count == 1)
     }
@@ -92,6 +103,7 @@ impl Attempts {
         Ok(self
             .col
             .delete_one(doc! { "_id": id, "user_id": user_id })
+            .timed("attempts.delete")
             .await?
             .deleted_count
             == 1)
@@ -99,7 +111,11 @@ impl Attempts {
 
     /// Deletes an attempt whose question went away (workers).
     pub async fn discard(&self, id: ObjectId) -> Result<(), Error> {
-        self.col.delete_one(doc! { "_id": id }).await.map(drop)
+        self.col
+            .delete_one(doc! { "_id": id })
+            .timed("attempts.discard")
+            .await
+            .map(drop)
     }
 
     /// A question's attempts, newest first.
@@ -109,7 +125,14 @@ impl Attempts {
         after: Option<&Cursor>,
         limit: u32,
     ) -> Result<Page<Attempt>, ListError> {
-        super::newest_page(&self.col, doc! { "question_id": question_id }, after, limit).await
+        super::newest_page(
+            "attempts.list",
+            &self.col,
+            doc! { "question_id": question_id },
+            after,
+            limit,
+        )
+        .await
     }
 
     /// Last and best score per question of a session (graded attempts only).
@@ -127,7 +150,13 @@ impl Attempts {
                 "attempts": { "$sum": 1 },
             } },
         ];
-        let rows: Vec<Document> = self.col.aggregate(pipeline).await?.try_collect().await?;
+        let rows: Vec<Document> = self
+            .col
+            .aggregate(pipeline)
+            .timed("attempts.scores_by_question")
+            .await?
+            .try_collect()
+            .await?;
         Ok(rows
             .iter()
             .filter_map(|d| {
@@ -147,6 +176,7 @@ impl Attempts {
     pub async fn delete_user(&self, user_id: ObjectId) -> Result<(), Error> {
         self.col
             .delete_many(doc! { "user_id": user_id })
+            .timed("attempts.delete_user")
             .await
             .map(drop)
     }

@@ -5,7 +5,7 @@ use bson::{DateTime, doc, oid::ObjectId};
 use futures::TryStreamExt;
 use mongodb::{Collection, Database, error::Error};
 
-use super::is_duplicate_key;
+use super::{Timed, is_duplicate_key};
 use crate::{domain::job::ExportRecord, storage::Storage};
 
 /// Collection name.
@@ -27,7 +27,12 @@ impl Exports {
 
     /// Records an export (once per job: a repeated attempt finds the first record).
     pub async fn insert_once(&self, record: &ExportRecord) -> Result<ExportRecord, Error> {
-        match self.col.insert_one(record).await {
+        match self
+            .col
+            .insert_one(record)
+            .timed("exports.insert_once")
+            .await
+        {
             Ok(_) => Ok(record.clone()),
             Err(e) if is_duplicate_key(&e) => self
                 .by_job(&record.job_id)
@@ -39,7 +44,10 @@ impl Exports {
 
     /// The export a job made, if it still exists.
     pub async fn by_job(&self, job_id: &str) -> Result<Option<ExportRecord>, Error> {
-        self.col.find_one(doc! { "job_id": job_id }).await
+        self.col
+            .find_one(doc! { "job_id": job_id })
+            .timed("exports.by_job")
+            .await
     }
 
     /// Deletes the objects and records of exports matching `filter`; an object that cannot
@@ -50,6 +58,7 @@ impl Exports {
             .col
             .find(filter)
             .limit(500)
+            .timed("exports.remove.find")
             .await?
             .try_collect()
             .await?;
@@ -57,7 +66,10 @@ impl Exports {
         for record in records {
             match storage.delete(&record.key).await {
                 Ok(()) => {
-                    self.col.delete_one(doc! { "_id": record.id }).await?;
+                    self.col
+                        .delete_one(doc! { "_id": record.id })
+                        .timed("exports.remove.delete_one")
+                        .await?;
                     removed += 1;
                 }
                 Err(e) => {
@@ -67,6 +79,7 @@ impl Exports {
                             doc! { "_id": record.id },
                             doc! { "$set": { "expires_at": DateTime::now() } },
                         )
+                        .timed("exports.remove.update_one")
                         .await?;
                 }
             }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use mongodb::{Database, IndexModel, bson::doc, options::IndexOptions};
 
 use super::{
-    attempts, exports, jobs, notifications, questions, reviews, sessions, tokens, usage, users,
+    Timed, attempts, exports, jobs, notifications, questions, reviews, sessions, tokens, usage,
+    users,
 };
 
 fn index(keys: mongodb::bson::Document, options: Option<IndexOptions>) -> IndexModel {
@@ -181,6 +182,7 @@ pub async fn ensure_indexes(db: &Database) -> anyhow::Result<()> {
         }
         db.collection::<mongodb::bson::Document>(collection)
             .create_indexes(models)
+            .timed("indexes.ensure_indexes")
             .await
             .map_err(|e| anyhow::anyhow!("creating indexes on {collection}: {e}"))?;
     }

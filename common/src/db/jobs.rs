@@ -14,7 +14,7 @@ use futures::TryStreamExt;
 use mongodb::{Collection, Database, error::Error, options::ReturnDocument};
 use sha2::{Digest, Sha256};
 
-use super::is_duplicate_key;
+use super::{Timed, is_duplicate_key};
 use crate::{
     domain::job::{JobKind, JobRecord, JobStatus, TokenUsage},
     pagination::{KeyCursor, KeyPage},
@@ -185,7 +185,7 @@ impl Jobs {
             finished_at: None,
             notified: false,
         };
-        self.col.insert_one(&record).await?;
+        self.col.insert_one(&record).timed("jobs.create").await?;
         Ok(Created::New(record))
     }
 
@@ -204,12 +204,22 @@ impl Jobs {
             "expires_at": later(now, IDEMPOTENCY_TTL),
         };
         for _ in 0..3 {
-            match self.keys.insert_one(&fresh).await {
+            match self
+                .keys
+                .insert_one(&fresh)
+                .timed("jobs.claim_key.insert_one")
+                .await
+            {
                 Ok(_) => return Ok(None),
                 Err(e) if is_duplicate_key(&e) => {}
                 Err(e) => return Err(e.into()),
             }
-            let Some(held) = self.keys.find_one(doc! { "_id": &key_id }).await? else {
+            let Some(held) = self
+                .keys
+                .find_one(doc! { "_id": &key_id })
+                .timed("jobs.claim_key.find_one")
+                .await?
+            else {
                 continue; // expired and removed meanwhile: try again
             };
             let job_id = held.get_str("job_id").unwrap_or_default();
@@ -219,7 +229,10 @@ impl Jobs {
             let job = if expired {
                 None
             } else {
-                self.col.find_one(doc! { "_id": job_id }).await?
+                self.col
+                    .find_one(doc! { "_id": job_id })
+                    .timed("jobs.claim_key.find_one")
+                    .await?
             };
             match job {
                 Some(_) if held.get_str("fingerprint").unwrap_or_default() != print => {
@@ -232,6 +245,7 @@ impl Jobs {
                     let replaced = self
                         .keys
                         .replace_one(doc! { "_id": &key_id, "job_id": job_id }, &fresh)
+                        .timed("jobs.claim_key.replace_one")
                         .await?;
                     if replaced.modified_count == 1 {
                         return Ok(None);
@@ -245,19 +259,27 @@ impl Jobs {
     /// Forgets `key` for `user_id` (its job could not be queued; a retry may start anew).
     pub async fn release_key(&self, user_id: ObjectId, key: &str) -> Result<(), Error> {
         let key_id = format!("{}:{}", user_id.to_hex(), key);
-        self.keys.delete_one(doc! { "_id": key_id }).await.map(drop)
+        self.keys
+            .delete_one(doc! { "_id": key_id })
+            .timed("jobs.release_key")
+            .await
+            .map(drop)
     }
 
     /// The user's job with this id.
     pub async fn get(&self, user_id: ObjectId, id: &str) -> Result<Option<JobRecord>, Error> {
         self.col
             .find_one(doc! { "_id": id, "user_id": user_id })
+            .timed("jobs.get")
             .await
     }
 
     /// Any job by id (workers, operators).
     pub async fn by_id(&self, id: &str) -> Result<Option<JobRecord>, Error> {
-        self.col.find_one(doc! { "_id": id }).await
+        self.col
+            .find_one(doc! { "_id": id })
+            .timed("jobs.by_id")
+            .await
     }
 
     /// The user's jobs, newest first (ULIDs sort by creation time).
@@ -293,6 +315,7 @@ impl Jobs {
             .find(filter)
             .sort(doc! { "_id": -1 })
             .limit(i64::from(limit) + 1)
+            .timed("jobs.page")
             .await?
             .try_collect()
             .await?;
@@ -349,6 +372,7 @@ impl Jobs {
                     },
                 )
                 .return_document(ReturnDocument::After)
+                .timed("jobs.claim")
                 .await?;
             if let Some(job) = claimed {
                 return Ok(Claim::Run(Box::new(job)));
@@ -369,6 +393,7 @@ impl Jobs {
                 doc! { "_id": id, "lease_owner": owner, "status": JobStatus::Running.as_str() },
                 doc! { "$set": { "lease_until": later(now, lease), "updated_at": now } },
             )
+            .timed("jobs.renew")
             .await?;
         Ok(r.matched_count == 1)
     }
@@ -381,6 +406,7 @@ impl Jobs {
                 doc! { "_id": id, "lease_owner": owner, "status": JobStatus::Running.as_str() },
                 doc! { "$set": { "progress": progress.clamp(0, 100), "updated_at": DateTime::now() } },
             )
+            .timed("jobs.set_progress")
             .await?;
         Ok(r.matched_count == 1)
     }
@@ -392,6 +418,7 @@ impl Jobs {
                 doc! { "_id": id },
                 doc! { "$inc": { "tokens.prompt": usage.prompt, "tokens.completion": usage.completion } },
             )
+            .timed("jobs.add_tokens")
             .await
             .map(drop)
     }
@@ -403,6 +430,7 @@ impl Jobs {
                 doc! { "_id": id },
                 doc! { "$set": { "session_id": session_id } },
             )
+            .timed("jobs.set_session")
             .await
             .map(drop)
     }
@@ -455,6 +483,7 @@ impl Jobs {
                 doc! { "$set": set, "$unset": unset },
             )
             .return_document(ReturnDocument::After)
+            .timed("jobs.finish_attempt")
             .await
     }
 
@@ -478,6 +507,7 @@ impl Jobs {
                 },
             )
             .return_document(ReturnDocument::After)
+            .timed("jobs.fail_exhausted")
             .await
     }
 
@@ -494,6 +524,7 @@ impl Jobs {
                     "finished_at": now, "updated_at": now, "notified": true,
                 } },
             )
+            .timed("jobs.fail_unqueued")
             .await
             .map(drop)
     }
@@ -502,6 +533,7 @@ impl Jobs {
     pub async fn discard_unqueued(&self, id: &str) -> Result<(), Error> {
         self.col
             .delete_one(doc! { "_id": id, "status": JobStatus::Queued.as_str(), "attempt": 0 })
+            .timed("jobs.discard_unqueued")
             .await
             .map(drop)
     }
@@ -527,6 +559,7 @@ impl Jobs {
                 },
             )
             .return_document(ReturnDocument::After)
+            .timed("jobs.restart")
             .await
     }
 
@@ -539,6 +572,7 @@ impl Jobs {
                 { "status": JobStatus::Running.as_str(), "lease_until": { "$lt": before } },
             ] })
             .limit(limit)
+            .timed("jobs.stuck")
             .await?
             .try_collect()
             .await
@@ -553,6 +587,7 @@ impl Jobs {
                 "finished_at": { "$lt": before },
             })
             .limit(limit)
+            .timed("jobs.unnotified")
             .await?
             .try_collect()
             .await
@@ -565,6 +600,7 @@ impl Jobs {
                 doc! { "_id": id, "run": run },
                 doc! { "$set": { "notified": true } },
             )
+            .timed("jobs.mark_notified")
             .await
             .map(drop)
     }
@@ -577,6 +613,7 @@ impl Jobs {
                 doc! { "_id": id, "task_id": old },
                 doc! { "$set": { "task_id": new, "updated_at": DateTime::now() } },
             )
+            .timed("jobs.replace_task")
             .await?;
         Ok(r.modified_count == 1)
     }
@@ -589,16 +626,21 @@ impl Jobs {
                 doc! { "_id": id, "status": JobStatus::Queued.as_str() },
                 doc! { "$set": { "updated_at": DateTime::now() } },
             )
+            .timed("jobs.touch")
             .await
             .map(drop)
     }
 
     /// Deletes every job (and idempotency key) of the user.
     pub async fn delete_user(&self, user_id: ObjectId) -> Result<(), Error> {
-        self.col.delete_many(doc! { "user_id": user_id }).await?;
+        self.col
+            .delete_many(doc! { "user_id": user_id })
+            .timed("jobs.delete_user.delete_many")
+            .await?;
         let prefix = format!("^{}:", user_id.to_hex());
         self.keys
             .delete_many(doc! { "_id": { "$regex": prefix } })
+            .timed("jobs.delete_user.delete_many")
             .await
             .map(drop)
     }

@@ -4,7 +4,7 @@
 use bson::{doc, oid::ObjectId};
 use mongodb::{Collection, Database, error::Error};
 
-use super::{is_duplicate_key, sessions::ListError};
+use super::{Timed, is_duplicate_key, sessions::ListError};
 use crate::{
     domain::job::Notification,
     pagination::{Cursor, Page},
@@ -47,7 +47,12 @@ impl Notifications {
 
     /// Stores `n` unless its job run was already notified; `true` when stored now.
     pub async fn insert_once(&self, n: &Notification) -> Result<bool, Error> {
-        match self.col.insert_one(n).await {
+        match self
+            .col
+            .insert_one(n)
+            .timed("notifications.insert_once")
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if is_duplicate_key(&e) => Ok(false),
             Err(e) => Err(e),
@@ -66,7 +71,7 @@ impl Notifications {
         if unread_only {
             filter.insert("read", false);
         }
-        super::newest_page(&self.col, filter, after, limit).await
+        super::newest_page("notifications.list", &self.col, filter, after, limit).await
     }
 
     /// Marks the selected notifications of the user read; returns how many changed.
@@ -78,6 +83,7 @@ impl Notifications {
         let r = self
             .col
             .update_many(filter, doc! { "$set": { "read": true } })
+            .timed("notifications.mark_read")
             .await?;
         Ok(r.modified_count)
     }
@@ -86,6 +92,7 @@ impl Notifications {
     pub async fn unread(&self, user_id: ObjectId) -> Result<u64, Error> {
         self.col
             .count_documents(doc! { "user_id": user_id, "read": false })
+            .timed("notifications.unread")
             .await
     }
 
@@ -94,6 +101,7 @@ impl Notifications {
         Ok(self
             .col
             .delete_many(doc! { "user_id": user_id })
+            .timed("notifications.clear")
             .await?
             .deleted_count)
     }

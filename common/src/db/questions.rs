@@ -12,7 +12,7 @@ use bson::{DateTime, Document, doc, oid::ObjectId};
 use futures::TryStreamExt;
 use mongodb::{ClientSession, Collection, Database, error::Error, options::ReturnDocument};
 
-use super::{is_duplicate_key, sessions};
+use super::{Timed, is_duplicate_key, sessions};
 use crate::{
     domain::{
         question::{
@@ -179,6 +179,7 @@ impl Questions {
     pub async fn get(&self, user_id: ObjectId, id: ObjectId) -> Result<Option<Question>, Error> {
         self.col
             .find_one(doc! { "_id": id, "user_id": user_id })
+            .timed("questions.get")
             .await
     }
 
@@ -186,6 +187,7 @@ impl Questions {
     pub async fn many(&self, user_id: ObjectId, ids: &[ObjectId]) -> Result<Vec<Question>, Error> {
         self.col
             .find(doc! { "_id": { "$in": ids }, "user_id": user_id })
+            .timed("questions.many")
             .await?
             .try_collect()
             .await
@@ -207,6 +209,7 @@ impl Questions {
             .find(query)
             .sort(LIST_ORDER.clone())
             .limit(i64::from(limit) + 1)
+            .timed("questions.list")
             .await?
             .try_collect()
             .await?;
@@ -238,6 +241,7 @@ impl Questions {
                 },
                 "verbosity": "queryPlanner",
             })
+            .timed("questions.explain_list")
             .await?)
     }
 
@@ -290,6 +294,7 @@ impl Questions {
         self.col
             .find_one_and_update(doc! { "_id": id, "user_id": user_id }, doc! { "$set": set })
             .return_document(ReturnDocument::After)
+            .timed("questions.set")
             .await
             .map_err(WriteError::from)
     }
@@ -334,6 +339,7 @@ impl Questions {
                         .find(doc! { "_id": { "$in": ids }, "user_id": user_id })
                         .projection(doc! { "_id": 1, "session_id": 1 })
                         .session(&mut *txn)
+                        .timed("questions.bulk.find")
                         .await?
                         .stream(&mut *txn)
                         .try_collect()
@@ -354,19 +360,25 @@ impl Questions {
                     let target = doc! { "_id": { "$in": found.iter().collect::<Vec<_>>() } };
                     let set = match action {
                         BulkAction::Delete => {
-                            col.delete_many(target).session(&mut *txn).await?;
+                            col.delete_many(target)
+                                .session(&mut *txn)
+                                .timed("questions.bulk.delete_many")
+                                .await?;
                             let gone = doc! { "$in": found.iter().collect::<Vec<_>>() };
                             attempts
                                 .delete_many(doc! { "question_id": gone.clone() })
                                 .session(&mut *txn)
+                                .timed("questions.bulk.delete_many")
                                 .await?;
                             reviews
                                 .delete_many(doc! { "_id": gone.clone() })
                                 .session(&mut *txn)
+                                .timed("questions.bulk.delete_many")
                                 .await?;
                             review_logs
                                 .delete_many(doc! { "question_id": gone })
                                 .session(&mut *txn)
+                                .timed("questions.bulk.delete_many")
                                 .await?;
                             for (sid, n) in per_session {
                                 sessions
@@ -375,6 +387,7 @@ impl Questions {
                                         doc! { "$inc": { "question_count": -n } },
                                     )
                                     .session(&mut *txn)
+                                    .timed("questions.bulk.update_one")
                                     .await?;
                             }
                             return Ok(found);
@@ -387,6 +400,7 @@ impl Questions {
                     set.insert("updated_at", DateTime::now());
                     col.update_many(target, doc! { "$set": set })
                         .session(&mut *txn)
+                        .timed("questions.bulk.update_many")
                         .await?;
                     Ok(found)
                 })
@@ -468,6 +482,7 @@ impl Questions {
                 .projection(doc! { "role": 1, "created_at": 1 })
                 .sort(doc! { "created_at": -1, "_id": -1 })
                 .limit(batch_size)
+                .timed("questions.search.find")
                 .await?
                 .try_collect()
                 .await?;
@@ -497,6 +512,7 @@ impl Questions {
             let found: Vec<Question> = self
                 .col
                 .find(doc! { "session_id": { "$in": &ids } })
+                .timed("questions.search.find")
                 .await?
                 .try_collect()
                 .await?;
@@ -557,6 +573,7 @@ impl Questions {
                     "w": { "$sum": "$answer_words" },
                 } },
             ])
+            .timed("questions.stats")
             .await?;
         let mut stats = Stats::default();
         while let Some(row) = rows.try_next().await? {
@@ -584,6 +601,7 @@ impl Questions {
         self.col
             .find(doc! { "session_id": session_id })
             .sort(LIST_ORDER.clone())
+            .timed("questions.in_order")
             .await?
             .try_collect()
             .await
@@ -596,6 +614,7 @@ impl Questions {
             .clone_with_type::<Document>()
             .find(doc! { "session_id": session_id, "added_by": tag })
             .projection(doc! { "_id": 1 })
+            .timed("questions.added_by")
             .await?
             .try_collect()
             .await?;
@@ -614,6 +633,7 @@ impl Questions {
             .projection(doc! { "question": 1 })
             .sort(doc! { "created_at": -1 })
             .limit(limit)
+            .timed("questions.texts")
             .await?
             .try_collect()
             .await?;
@@ -648,6 +668,7 @@ impl Questions {
     pub async fn delete_user(&self, user_id: ObjectId) -> Result<(), Error> {
         self.col
             .delete_many(doc! { "user_id": user_id })
+            .timed("questions.delete_user")
             .await
             .map(drop)
     }
@@ -749,6 +770,7 @@ async fn add_in_transaction(
     let Some(session) = sessions
         .find_one(doc! { "_id": session_id, "user_id": user_id })
         .session(&mut *txn)
+        .timed("questions.add_in_transaction.find_one")
         .await?
     else {
         return Ok(Round::Done(None));
@@ -764,6 +786,7 @@ async fn add_in_transaction(
         .find(doc! { "session_id": session_id, "text_hash": { "$in": hashes } })
         .projection(doc! { "text_hash": 1 })
         .session(&mut *txn)
+        .timed("questions.add_in_transaction.find")
         .await?
         .stream(&mut *txn)
         .try_collect::<Vec<Document>>()
@@ -795,12 +818,16 @@ async fn add_in_transaction(
             doc! { "$inc": { "question_count": n } },
         )
         .session(&mut *txn)
+        .timed("questions.add_in_transaction.update_one")
         .await?;
     if counted.matched_count != 1 {
         // Never overfill: the count we checked the cap against is no longer the session's.
         return Ok(Round::Raced);
     }
-    col.insert_many(&keep).session(&mut *txn).await?;
+    col.insert_many(&keep)
+        .session(&mut *txn)
+        .timed("questions.add_in_transaction.insert_many")
+        .await?;
     added.inserted = keep;
     Ok(Round::Done(Some(added)))
 }

@@ -7,7 +7,7 @@ use bson::{DateTime, Document, doc, oid::ObjectId};
 use futures::TryStreamExt;
 use mongodb::{Collection, Database, error::Error};
 
-use super::is_duplicate_key;
+use super::{Timed, is_duplicate_key};
 use crate::domain::{
     question::{Question, QuestionKind},
     review::{Rating, ReviewLog, ReviewSource, ReviewState},
@@ -93,6 +93,7 @@ impl Reviews {
     ) -> Result<Option<ReviewState>, Error> {
         self.states
             .find_one(doc! { "_id": question_id, "user_id": user_id })
+            .timed("reviews.get")
             .await
     }
 
@@ -117,7 +118,12 @@ impl Reviews {
             let current = self.get(question.user_id, question.id).await?;
             let next = ReviewState::next(current.as_ref(), base, rating, now);
             let stored = match &current {
-                None => match self.states.insert_one(&next).await {
+                None => match self
+                    .states
+                    .insert_one(&next)
+                    .timed("reviews.record.insert_one")
+                    .await
+                {
                     Ok(_) => true,
                     Err(e) if is_duplicate_key(&e) => false,
                     Err(e) => return Err(e),
@@ -125,6 +131,7 @@ impl Reviews {
                 Some(cur) => {
                     self.states
                         .replace_one(doc! { "_id": cur.question_id, "reps": cur.reps }, &next)
+                        .timed("reviews.record.replace_one")
                         .await?
                         .matched_count
                         == 1
@@ -149,6 +156,7 @@ impl Reviews {
                 source,
                 reviewed_at: DateTime::from_chrono(now),
             })
+            .timed("reviews.record.insert_one")
             .await?;
         Ok(state)
     }
@@ -170,6 +178,7 @@ impl Reviews {
             .find(query)
             .sort(doc! { "due": 1, "_id": 1 })
             .limit(i64::from(limit) + 1)
+            .timed("reviews.due")
             .await?
             .try_collect()
             .await?;
@@ -202,6 +211,7 @@ impl Reviews {
                 },
                 "verbosity": "queryPlanner",
             })
+            .timed("reviews.explain_due")
             .await
     }
 
@@ -209,6 +219,7 @@ impl Reviews {
     pub async fn due_count(&self, user_id: ObjectId, by: DateTime) -> Result<u64, Error> {
         self.states
             .count_documents(doc! { "user_id": user_id, "due": { "$lte": by } })
+            .timed("reviews.due_count")
             .await
     }
 
@@ -216,6 +227,7 @@ impl Reviews {
     pub async fn reviews_since(&self, user_id: ObjectId, since: DateTime) -> Result<u64, Error> {
         self.logs
             .count_documents(doc! { "user_id": user_id, "reviewed_at": { "$gte": since } })
+            .timed("reviews.reviews_since")
             .await
     }
 
@@ -230,6 +242,7 @@ impl Reviews {
             .clone_with_type::<Document>()
             .find(doc! { "user_id": user_id, "reviewed_at": { "$gte": since } })
             .projection(doc! { "_id": 0, "reviewed_at": 1 })
+            .timed("reviews.review_times")
             .await?
             .try_collect()
             .await?;
@@ -243,6 +256,7 @@ impl Reviews {
     pub async fn states_of(&self, user_id: ObjectId) -> Result<Vec<ReviewState>, Error> {
         self.states
             .find(doc! { "user_id": user_id })
+            .timed("reviews.states_of")
             .await?
             .try_collect()
             .await
@@ -255,6 +269,7 @@ impl Reviews {
                 doc! { "_id": question_id },
                 doc! { "$set": { "kind": kind.as_str() } },
             )
+            .timed("reviews.set_kind")
             .await
             .map(drop)
     }
@@ -263,6 +278,7 @@ impl Reviews {
     pub async fn of_questions(&self, ids: &BTreeSet<ObjectId>) -> Result<Vec<ReviewState>, Error> {
         self.states
             .find(doc! { "_id": { "$in": ids.iter().collect::<Vec<_>>() } })
+            .timed("reviews.of_questions")
             .await?
             .try_collect()
             .await
@@ -270,8 +286,14 @@ impl Reviews {
 
     /// Deletes the user's states and log (account deletion).
     pub async fn delete_user(&self, user_id: ObjectId) -> Result<(), Error> {
-        self.states.delete_many(doc! { "user_id": user_id }).await?;
-        self.logs.delete_many(doc! { "user_id": user_id }).await?;
+        self.states
+            .delete_many(doc! { "user_id": user_id })
+            .timed("reviews.delete_user.delete_many")
+            .await?;
+        self.logs
+            .delete_many(doc! { "user_id": user_id })
+            .timed("reviews.delete_user.delete_many")
+            .await?;
         Ok(())
     }
 }

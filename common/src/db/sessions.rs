@@ -7,7 +7,7 @@ use bson::{DateTime, Document, doc, oid::ObjectId};
 use futures::TryStreamExt;
 use mongodb::{Collection, Database, error::Error, options::ReturnDocument};
 
-use super::{jobs, questions};
+use super::{Timed, jobs, questions};
 use crate::{
     domain::session::{Session, SessionPatch, SessionStatus},
     pagination::{BadCursor, Cursor, Page},
@@ -54,18 +54,26 @@ impl Sessions {
 
     /// How many sessions the user has.
     pub async fn count(&self, user_id: ObjectId) -> Result<u64, Error> {
-        self.col.count_documents(doc! { "user_id": user_id }).await
+        self.col
+            .count_documents(doc! { "user_id": user_id })
+            .timed("sessions.count")
+            .await
     }
 
     /// Stores a new session.
     pub async fn insert(&self, session: &Session) -> Result<(), Error> {
-        self.col.insert_one(session).await.map(drop)
+        self.col
+            .insert_one(session)
+            .timed("sessions.insert")
+            .await
+            .map(drop)
     }
 
     /// The user's session with this id.
     pub async fn get(&self, user_id: ObjectId, id: ObjectId) -> Result<Option<Session>, Error> {
         self.col
             .find_one(doc! { "_id": id, "user_id": user_id })
+            .timed("sessions.get")
             .await
     }
 
@@ -81,7 +89,7 @@ impl Sessions {
         if let Some(status) = status {
             filter.insert("status", status.as_str());
         }
-        super::newest_page(&self.col, filter, after, limit).await
+        super::newest_page("sessions.list", &self.col, filter, after, limit).await
     }
 
     /// Applies `patch` to the user's session; returns it changed (unchanged when the patch
@@ -136,6 +144,7 @@ impl Sessions {
         self.col
             .find_one_and_update(doc! { "_id": id, "user_id": user_id }, update)
             .return_document(ReturnDocument::After)
+            .timed("sessions.update")
             .await
     }
 
@@ -164,21 +173,25 @@ impl Sessions {
                     let deleted = sessions
                         .delete_one(doc! { "_id": id, "user_id": user_id })
                         .session(&mut *txn)
+                        .timed("sessions.delete.delete_one")
                         .await?
                         .deleted_count;
                     if deleted == 1 {
                         questions
                             .delete_many(doc! { "session_id": id })
                             .session(&mut *txn)
+                            .timed("sessions.delete.delete_many")
                             .await?;
                         for col in [attempts, reviews, review_logs] {
                             col.delete_many(doc! { "session_id": id })
                                 .session(&mut *txn)
+                                .timed("sessions.delete.delete_many")
                                 .await?;
                         }
                         // A job still running for it finds the session gone and ends.
                         jobs.delete_many(doc! { "session_id": id })
                             .session(&mut *txn)
+                            .timed("sessions.delete.delete_many")
                             .await?;
                     }
                     Ok(deleted == 1)
@@ -192,6 +205,7 @@ impl Sessions {
     pub async fn delete_user(&self, user_id: ObjectId) -> Result<(), Error> {
         self.col
             .delete_many(doc! { "user_id": user_id })
+            .timed("sessions.delete_user")
             .await
             .map(drop)
     }
@@ -208,6 +222,7 @@ impl Sessions {
                 doc! { "$match": { "session_id": { "$in": ids }, "is_pinned": true } },
                 doc! { "$group": { "_id": "$session_id", "n": { "$sum": 1 } } },
             ])
+            .timed("sessions.pinned_counts")
             .await?;
         let mut counts = HashMap::new();
         while let Some(row) = rows.try_next().await? {

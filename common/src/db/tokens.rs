@@ -8,6 +8,8 @@ use rand::{RngCore, TryRngCore, rngs::OsRng};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::Timed;
+
 /// Collection name.
 pub const COLLECTION: &str = "refresh_tokens";
 
@@ -93,10 +95,12 @@ impl Tokens {
                 spent_at: None,
                 revoked_at: None,
             })
+            .timed("tokens.issue.insert_one")
             .await?;
         let revoked = self
             .col
             .find_one(doc! { "family_id": family_id, "revoked_at": { "$ne": null } })
+            .timed("tokens.issue.find_one")
             .await?;
         if revoked.is_some() {
             self.revoke_family(family_id).await?;
@@ -114,6 +118,7 @@ impl Tokens {
                 doc! { "_id": hash(token), "spent_at": null, "revoked_at": null, "expires_at": { "$gt": now } },
                 doc! { "$set": { "spent_at": now } },
             )
+            .timed("tokens.exchange.find_one_and_update")
             .await?;
         if let Some(t) = spent {
             return Ok(Exchange::Rotated {
@@ -121,7 +126,12 @@ impl Tokens {
                 family_id: t.family_id,
             });
         }
-        match self.col.find_one(doc! { "_id": hash(token) }).await? {
+        match self
+            .col
+            .find_one(doc! { "_id": hash(token) })
+            .timed("tokens.exchange.find_one")
+            .await?
+        {
             Some(t) if t.spent_at.is_some() || t.revoked_at.is_some() => {
                 self.revoke_family(t.family_id).await?;
                 tracing::warn!(user_id = %t.user_id, "refresh token reused; family revoked");
@@ -136,6 +146,7 @@ impl Tokens {
         Ok(self
             .col
             .find_one(doc! { "_id": hash(token) })
+            .timed("tokens.family_of")
             .await?
             .map(|t| t.family_id))
     }
@@ -147,6 +158,7 @@ impl Tokens {
                 doc! { "family_id": family_id, "revoked_at": null },
                 doc! { "$set": { "revoked_at": DateTime::now() } },
             )
+            .timed("tokens.revoke_family")
             .await?;
         Ok(())
     }
@@ -158,13 +170,17 @@ impl Tokens {
                 doc! { "user_id": user_id, "revoked_at": null },
                 doc! { "$set": { "revoked_at": DateTime::now() } },
             )
+            .timed("tokens.revoke_user")
             .await?;
         Ok(())
     }
 
     /// Deletes every token of the user (account deletion).
     pub async fn delete_user(&self, user_id: ObjectId) -> Result<(), Error> {
-        self.col.delete_many(doc! { "user_id": user_id }).await?;
+        self.col
+            .delete_many(doc! { "user_id": user_id })
+            .timed("tokens.delete_user")
+            .await?;
         Ok(())
     }
 }

@@ -13,6 +13,8 @@ use mongodb::{
     error::{Result, TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT},
 };
 
+use super::Timed;
+
 /// How long one logical write may keep retrying: long enough to ride out a primary
 /// election or a dropped connection, short enough to fail fast in an outage.
 pub const RETRY_BUDGET: Duration = Duration::from_secs(5);
@@ -28,12 +30,15 @@ where
     let mut session = client.start_session().await?;
     let mut backoff = Duration::from_millis(20);
     'transaction: loop {
-        session.start_transaction().await?;
+        session
+            .start_transaction()
+            .timed("transaction.start")
+            .await?;
         let value = match callback(&mut session, &mut context).await {
             Ok(value) => value,
             Err(e) => {
                 // Fails harmlessly when the server already aborted it.
-                let _ = session.abort_transaction().await;
+                let _ = session.abort_transaction().timed("transaction.abort").await;
                 if e.contains_label(TRANSIENT_TRANSACTION_ERROR) && within_budget() {
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_millis(500));
@@ -43,7 +48,11 @@ where
             }
         };
         loop {
-            match session.commit_transaction().await {
+            match session
+                .commit_transaction()
+                .timed("transaction.commit")
+                .await
+            {
                 Ok(()) => return Ok(value),
                 Err(e)
                     if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) && within_budget() =>

@@ -7,6 +7,7 @@ use chrono::{Duration as Days, NaiveTime, Utc};
 use mongodb::{Collection, Database, error::Error, options::UpdateOptions};
 use serde::Deserialize;
 
+use super::Timed;
 use crate::domain::job::TokenUsage;
 
 /// Collection name.
@@ -90,6 +91,7 @@ impl AiUsage {
                 },
             )
             .with_options(UpdateOptions::builder().upsert(true).build())
+            .timed("usage.add")
             .await
             .map(drop)
     }
@@ -100,6 +102,7 @@ impl AiUsage {
         let used = self
             .col
             .find_one(doc! { "_id": day_id(user_id, &day) })
+            .timed("usage.budget")
             .await?
             .map_or(0, |d| d.tokens);
         Ok(Budget {
@@ -113,6 +116,7 @@ impl AiUsage {
     pub async fn delete_user(&self, user_id: ObjectId) -> Result<(), Error> {
         self.col
             .delete_many(doc! { "user_id": user_id })
+            .timed("usage.delete_user")
             .await
             .map(drop)
     }

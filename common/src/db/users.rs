@@ -3,7 +3,7 @@
 use bson::{DateTime, doc, oid::ObjectId};
 use mongodb::{Collection, Database, error::Error};
 
-use super::is_duplicate_key;
+use super::{Timed, is_duplicate_key};
 use crate::domain::user::User;
 
 /// Collection name.
@@ -25,7 +25,7 @@ impl Users {
 
     /// Inserts a new account; `Ok(false)` when the email is taken.
     pub async fn insert(&self, user: &User) -> Result<bool, Error> {
-        match self.col.insert_one(user).await {
+        match self.col.insert_one(user).timed("users.insert").await {
             Ok(_) => Ok(true),
             Err(e) if is_duplicate_key(&e) => Ok(false),
             Err(e) => Err(e),
@@ -34,12 +34,18 @@ impl Users {
 
     /// The account with this normalized email.
     pub async fn by_email(&self, email: &str) -> Result<Option<User>, Error> {
-        self.col.find_one(doc! { "email": email }).await
+        self.col
+            .find_one(doc! { "email": email })
+            .timed("users.by_email")
+            .await
     }
 
     /// The account with this id.
     pub async fn by_id(&self, id: ObjectId) -> Result<Option<User>, Error> {
-        self.col.find_one(doc! { "_id": id }).await
+        self.col
+            .find_one(doc! { "_id": id })
+            .timed("users.by_id")
+            .await
     }
 
     /// Sets the fields given (display name, time zone); returns the updated account.
@@ -59,6 +65,7 @@ impl Users {
         self.col
             .find_one_and_update(doc! { "_id": id }, doc! { "$set": set })
             .return_document(mongodb::options::ReturnDocument::After)
+            .timed("users.set_profile")
             .await
     }
 
@@ -71,6 +78,7 @@ impl Users {
                 doc! { "$set": { "email_verified": true, "updated_at": DateTime::now() } },
             )
             .return_document(mongodb::options::ReturnDocument::After)
+            .timed("users.mark_verified")
             .await
     }
 
@@ -92,12 +100,19 @@ impl Users {
                 filter,
                 doc! { "$set": { "password_hash": hash, "updated_at": DateTime::now() } },
             )
+            .timed("users.set_password_hash")
             .await?;
         Ok(result.matched_count == 1)
     }
 
     /// Deletes the account document (see `service::accounts::delete` for the cascade).
     pub async fn delete(&self, id: ObjectId) -> Result<bool, Error> {
-        Ok(self.col.delete_one(doc! { "_id": id }).await?.deleted_count == 1)
+        Ok(self
+            .col
+            .delete_one(doc! { "_id": id })
+            .timed("users.delete")
+            .await?
+            .deleted_count
+            == 1)
     }
 }

@@ -311,7 +311,7 @@ async fn a_full_flow_leaves_complete_metrics_valid_alerts_and_clean_logs() {
         "http_requests_total{route=\"sessions_create\",method=\"POST\",status=\"201\"}",
         "http_request_duration_seconds_bucket{route=\"jobs_get\"",
         "rate_limit_refusals_total{policy=\"generate\"}",
-        "mongodb_command_duration_seconds_bucket{command=\"insert\"",
+        "mongodb_operation_duration_seconds_bucket{operation=\"sessions.insert\"",
         "redis_command_duration_seconds_bucket{op=\"rate_limit\"",
         "s3_request_duration_seconds_bucket{op=\"put\"",
     ] {
@@ -328,7 +328,7 @@ async fn a_full_flow_leaves_complete_metrics_valid_alerts_and_clean_logs() {
         "ai_tokens_total{kind=\"prompt\"}",
         "ai_cache_total{outcome=\"miss\"}",
         "s3_request_duration_seconds_bucket{op=\"put\"",
-        "mongodb_command_duration_seconds_bucket{command=\"findAndModify\"",
+        "mongodb_operation_duration_seconds_bucket{operation=\"jobs.claim\"",
     ] {
         assert!(worker_text.contains(series), "worker: {series} missing");
     }

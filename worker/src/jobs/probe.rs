@@ -6,6 +6,7 @@
 
 use bson::{DateTime, doc};
 use common::{
+    db::Timed,
     domain::job::{ProbeOutput, ProbePayload},
     jobs::Probe,
 };
@@ -55,6 +56,7 @@ async fn run(attempt: &Attempt, p: ProbePayload) -> Result<ProbeOutput, JobError
             doc! { "$setOnInsert": { "job_id": &attempt.job.id, "at": DateTime::now() } },
         )
         .upsert(true)
+        .timed("jobs.probe")
         .await?;
     Ok(ProbeOutput {
         mark,
