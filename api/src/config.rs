@@ -41,6 +41,9 @@ pub struct RateLimitConfig {
     pub attempt: Policy,
     /// Proxies whose `X-Forwarded-For` is believed (Render's load balancer).
     pub trusted_proxies: Vec<IpNet>,
+    /// The most `default`-policy cells one Redis call may lease to this instance (1 = no
+    /// leases, every request counted in Redis); see `common::ratelimit::Leases`.
+    pub lease: u32,
 }
 
 /// Everything the api process needs to run.
@@ -141,6 +144,7 @@ impl ApiConfig {
                 export: env.parse_or("RATE_LIMIT_EXPORT", "5/600".parse().expect("valid"))?,
                 probe: env.parse_or("RATE_LIMIT_PROBE", "30/3600".parse().expect("valid"))?,
                 attempt: env.parse_or("RATE_LIMIT_ATTEMPT", "60/3600".parse().expect("valid"))?,
+                lease: env.parse_or("RATE_LIMIT_LEASE", 16)?,
                 trusted_proxies: env
                     .list("TRUSTED_PROXIES")
                     .iter()

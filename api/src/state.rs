@@ -29,6 +29,8 @@ pub struct AppState {
     pub events: common::events::Hub,
     /// The latest readiness probes, reused for a second.
     pub readiness: common::health::Recent,
+    /// Rate-limit cells this process holds for callers of the `default` policy.
+    pub rate_leases: Arc<common::ratelimit::Leases>,
 }
 
 impl AppState {
@@ -41,7 +43,9 @@ impl AppState {
         let kv = Kv::connect(&config.common.redis).await?;
         let storage = Storage::new(&config.common.s3);
         let jwt = JwtKeys::new(&config.auth);
+        let rate_leases = Arc::new(common::ratelimit::Leases::new(config.rate_limit.lease));
         Ok(Self {
+            rate_leases,
             jwt,
             config: Arc::new(config),
             db,

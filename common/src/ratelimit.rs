@@ -5,7 +5,7 @@
 //! request every `window / limit`. The script keeps one key per limited subject: its
 //! theoretical arrival time (TAT), using Redis' own clock so instances need not agree.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::PoisonError, time::Duration};
 
 use redis::Script;
 
@@ -55,47 +55,183 @@ pub struct Decision {
     pub retry_after_secs: u64,
 }
 
+// ARGV: interval and window (ms), the most cells to take at once, cells to give back first
+// (an unused lease). Returns allowed, then remaining and reset (ms) as if one cell had been
+// taken, retry (ms), and the cells taken.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+local most = tonumber(ARGV[3])
+local refund = tonumber(ARGV[4])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now) - refund * interval
 if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - window
-if allow_at > now then
-  return {0, 0, tat - now, allow_at - now}
+local available = math.floor((now + window - tat) / interval)
+if available < 1 then
+  if refund > 0 then redis.call('SET', KEYS[1], tat, 'PX', tat - now) end
+  return {0, 0, tat - now, tat + interval - window - now, 0}
 end
+local take = math.max(1, math.min(most, math.floor(available / 32)))
+local new_tat = tat + take * interval
 redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
-return {1, math.floor((window - (new_tat - now)) / interval), new_tat - now, 0}
+return {1, available - 1, tat + interval - now, 0, take}
 ";
 
-/// Checks and counts one request of `subject` (e.g. `ip:1.2.3.4`) under `name`'s policy.
+static SCRIPT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(GCRA));
+
+/// Checks and counts one request of `subject` (e.g. `ip:1.2.3.4`) under `name`'s policy,
+/// exactly: one script call per request.
 pub async fn check(
     kv: &Kv,
     name: &str,
     subject: &str,
     policy: Policy,
 ) -> redis::RedisResult<Decision> {
+    Ok(call(kv, name, subject, policy, 1, 0).await?.decision(0))
+}
+
+/// What one script call answered.
+#[derive(Debug, Clone, Copy)]
+struct Answer {
+    allowed: bool,
+    /// Cells left after the first one taken.
+    remaining: u32,
+    /// Until the quota is whole, had only the first cell been taken.
+    reset_ms: u64,
+    retry_ms: u64,
+    /// Cells taken (0 when refused).
+    taken: u32,
+    interval_ms: u64,
+}
+
+impl Answer {
+    /// The decision on the request served by the `spent`-th cell after the first.
+    fn decision(&self, spent: u32) -> Decision {
+        Decision {
+            allowed: self.allowed,
+            remaining: self.remaining.saturating_sub(spent),
+            reset_secs: (self.reset_ms + u64::from(spent) * self.interval_ms).div_ceil(1000),
+            retry_after_secs: self.retry_ms.div_ceil(1000).max(u64::from(!self.allowed)),
+        }
+    }
+}
+
+/// One script call taking up to `most` cells after giving `refund` back.
+async fn call(
+    kv: &Kv,
+    name: &str,
+    subject: &str,
+    policy: Policy,
+    most: u32,
+    refund: u32,
+) -> redis::RedisResult<Answer> {
     let window_ms = u64::try_from(policy.window.as_millis()).unwrap_or(u64::MAX);
     let interval_ms = (window_ms / u64::from(policy.limit)).max(1);
     let key = kv.key(&format!("rl:{name}:{subject}"));
-    let script = Script::new(GCRA);
-    let mut invocation = script.key(key);
+    let mut invocation = SCRIPT.key(key);
     invocation
         .arg(interval_ms)
-        .arg(interval_ms * u64::from(policy.limit));
+        .arg(interval_ms * u64::from(policy.limit))
+        .arg(most)
+        .arg(refund);
     let mut conn = kv.conn();
-    let (allowed, remaining, reset_ms, retry_ms): (i64, i64, i64, i64) =
+    let (allowed, remaining, reset_ms, retry_ms, taken): (i64, i64, i64, i64, i64) =
         crate::kv::timed("rate_limit", invocation.invoke_async(&mut conn)).await?;
-    let secs = |ms: i64| u64::try_from(ms).unwrap_or(0).div_ceil(1000);
-    Ok(Decision {
+    let count = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+    let ms = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok(Answer {
         allowed: allowed == 1,
-        remaining: u32::try_from(remaining.max(0)).unwrap_or(0),
-        reset_secs: secs(reset_ms),
-        retry_after_secs: secs(retry_ms).max(u64::from(allowed != 1)),
+        remaining: count(remaining),
+        reset_ms: ms(reset_ms),
+        retry_ms: ms(retry_ms),
+        taken: count(taken),
+        interval_ms,
     })
+}
+
+/// Cells taken from the shared limiter ahead of time, spent by this process without a
+/// Redis call: the small local bucket in front of the shared one.
+///
+/// A caller far from its limit (at least 64 cells available) gets up to `most` cells per
+/// script call — a thirty-second of what it has available, so the closer it comes to the
+/// limit the smaller the lease, and the last 63 cells are always counted one by one. The
+/// cells are counted in Redis when taken, so no number of instances lets a caller past its
+/// limit, and every answer's `RateLimit` header reads as if each request had been counted
+/// alone. A lease is spent within [`LEASE_TTL`]; what is left then is given back in the
+/// caller's next script call from this instance (lost, at most `most` cells, if it does
+/// not come back; GCRA returns those as time passes). `most` = 1 turns leases off.
+#[derive(Debug)]
+pub struct Leases {
+    most: u32,
+    held: std::sync::Mutex<std::collections::HashMap<String, Lease>>,
+}
+
+/// How long a lease may be spent.
+pub const LEASE_TTL: Duration = Duration::from_secs(2);
+
+/// Entries kept before expired ones are dropped.
+const LEASES_KEPT: usize = 4096;
+
+#[derive(Debug)]
+struct Lease {
+    answer: Answer,
+    /// Cells spent after the first.
+    spent: u32,
+    left: u32,
+    until: std::time::Instant,
+}
+
+impl Leases {
+    /// Leases of at most `most` cells (1 = none).
+    pub fn new(most: u32) -> Self {
+        Self {
+            most: most.max(1),
+            held: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Checks and counts one request, from this process' lease when it holds one.
+    pub async fn check(
+        &self,
+        kv: &Kv,
+        name: &str,
+        subject: &str,
+        policy: Policy,
+    ) -> redis::RedisResult<Decision> {
+        let key = format!("{name}:{subject}");
+        let now = std::time::Instant::now();
+        let refund = {
+            let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+            match held.get_mut(&key) {
+                Some(lease) if lease.left > 0 && lease.until > now => {
+                    lease.left -= 1;
+                    lease.spent += 1;
+                    return Ok(lease.answer.decision(lease.spent));
+                }
+                Some(_) => held.remove(&key).map_or(0, |lease| lease.left),
+                None => 0,
+            }
+        };
+        let answer = call(kv, name, subject, policy, self.most, refund).await?;
+        if answer.taken > 1 {
+            let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+            if held.len() >= LEASES_KEPT {
+                held.retain(|_, lease| lease.until > now);
+            }
+            // A concurrent request of the same caller may have taken a lease meanwhile:
+            // the two add up.
+            let lease = held.entry(key).or_insert(Lease {
+                answer,
+                spent: 0,
+                left: 0,
+                until: now,
+            });
+            lease.left += answer.taken - 1;
+            lease.until = now + LEASE_TTL;
+        }
+        Ok(answer.decision(0))
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! Credential endpoints are limited per client IP with the `auth` policy and fail closed
 //! (503) when Redis is unreachable, since an unlimited login endpoint invites password
 //! guessing. Every other `/api/` route is limited per user (per IP without a valid token)
-//! with the `default` policy and fails open, counted in `rate_limit_fail_open_total`.
+//! with the `default` policy and fails open, counted in `rate_limit_fail_open_total`; a
+//! caller far from that limit is served from cells this instance leased ahead
+//! (`common::ratelimit::Leases`), so most of its requests need no Redis call.
 
 use std::net::IpAddr;
 
@@ -151,7 +153,15 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
             }
         };
 
-        match ratelimit::check(&state.kv, name, &subject, policy).await {
+        let decision = if credential {
+            ratelimit::check(&state.kv, name, &subject, policy).await
+        } else {
+            state
+                .rate_leases
+                .check(&state.kv, name, &subject, policy)
+                .await
+        };
+        match decision {
             Ok(decision) if !decision.allowed => Ok(refusal(name, policy, &decision)),
             Ok(decision) => {
                 let mut resp = self.inner.call(req).await?.into_response();

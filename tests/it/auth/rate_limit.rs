@@ -82,3 +82,67 @@ async fn redis_down_fails_closed_for_auth_and_open_elsewhere() {
         200
     );
 }
+
+/// A caller far from its limit is served from cells an instance leased ahead (one Redis
+/// call for several requests); the leases never let it past the limit across instances,
+/// and an unused lease is given back, so the caller gets exactly its limit in the end.
+#[tokio::test]
+async fn leased_cells_count_against_the_limit_and_unused_ones_come_back() {
+    // 128 per hour: a cell comes back every 28 s, so the counts below are exact.
+    let vars = isolated_env(&[("RATE_LIMIT_DEFAULT", "128/3600".into())]);
+    let prefix = vars["REDIS_KEY_PREFIX"].clone();
+    let first = TestApp::spawn_with(vars.clone()).await;
+    let second = TestApp::spawn_with(vars).await;
+    let account = first.register().await;
+    let me = first.get_as(&account.access, "/api/v1/me").await;
+    assert_eq!(me.status(), 200);
+    // Counted as one request, whatever the lease.
+    assert_eq!(
+        me.headers()["ratelimit"].to_str().unwrap(),
+        r#""default";r=127;t=29"#
+    );
+    let id = me.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Redis holds the whole lease (128 available / 32 = 4 cells of 28.1 s each), not one cell.
+    let mut redis = redis::Client::open(std::env::var("REDIS_URL").unwrap())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ttl_ms: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}rl:default:user:{id}"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(
+        ttl_ms > 3 * 28_125,
+        "one script call took 4 cells: {ttl_ms} ms"
+    );
+
+    // The other instance serves what is left in Redis and no more: the first instance's
+    // 3 unspent cells are not available to it.
+    let mut served = 0;
+    while second.get_as(&account.access, "/api/v1/me").await.status() == 200 {
+        served += 1;
+        assert!(served <= 128, "the limit held");
+    }
+    assert_eq!(served, 124);
+
+    // Once the first instance's lease has expired, its next request gives the 3 cells
+    // back: that request and 2 more anywhere succeed, then the limit of 128 is reached.
+    tokio::time::sleep(common::ratelimit::LEASE_TTL + std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        first.get_as(&account.access, "/api/v1/me").await.status(),
+        200
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            second.get_as(&account.access, "/api/v1/me").await.status(),
+            200
+        );
+    }
+    assert_problem(second.get_as(&account.access, "/api/v1/me").await, 429).await;
+    assert_problem(first.get_as(&account.access, "/api/v1/me").await, 429).await;
+}
