@@ -49,6 +49,23 @@ pub fn openapi_json() -> String {
     spec::document().to_owned()
 }
 
+/// The Swagger UI page over [`spec::document`] (the contract as published, with its
+/// examples and per-operation errors, not poem-openapi's raw document). Built on the first
+/// request and shared after: the UI's script and style are inlined (3 MB, so it works
+/// offline), which an idle process need not hold.
+#[handler]
+fn docs_endpoint() -> Response {
+    static PAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let page = PAGE.get_or_init(|| {
+        let api = routes::openapi();
+        api.swagger_ui_html()
+            .replacen(&api.spec(), spec::document(), 1)
+    });
+    Response::builder()
+        .content_type("text/html; charset=utf-8")
+        .body(page.as_str())
+}
+
 #[handler]
 fn openapi_endpoint() -> Response {
     Response::builder()
@@ -83,12 +100,11 @@ fn metrics_endpoint(req: &poem::Request, state: poem::web::Data<&AppState>) -> R
 /// request and the problem+json layer see every error.
 pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
     let cors_origins = state.config.cors_origins.clone();
-    let api = routes::openapi();
-    let docs = api.swagger_ui();
     Route::new()
-        .nest("/", api)
+        .nest("/", routes::openapi())
         .at("/openapi.json", get(openapi_endpoint))
-        .nest("/docs", docs)
+        .at("/docs", get(docs_endpoint))
+        .at("/docs/", get(docs_endpoint))
         .at("/metrics", get(metrics_endpoint))
         .at("/problems", get(problems::index))
         .at("/problems/:slug", get(problems::show))

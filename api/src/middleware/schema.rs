@@ -58,6 +58,9 @@ impl ValidateBodies {
                 else {
                     continue;
                 };
+                // Only the schemas this one refers to: a validator keeps its whole root, and
+                // the full components section in each of them was most of the api's idle heap.
+                let components = referenced_components(&components, &schema);
                 let root = json!({ "allOf": [schema], "components": components });
                 // Formats are the domain's business (it trims and normalises emails first).
                 let validator = jsonschema::options()
@@ -85,6 +88,40 @@ impl ValidateBodies {
             .find(|op| op.method == method && spec::matches(&op.segments, &wanted))
             .map(|op| &op.validator)
     }
+}
+
+/// `components` reduced to the schemas `schema` refers to, directly or through others.
+fn referenced_components(components: &Value, schema: &Value) -> Value {
+    const PREFIX: &str = "#/components/schemas/";
+    fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(name) = map
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix(PREFIX))
+                {
+                    out.push(name);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let all = &components["schemas"];
+    let mut kept = serde_json::Map::new();
+    let mut pending = Vec::new();
+    refs(schema, &mut pending);
+    while let Some(name) = pending.pop() {
+        if kept.contains_key(name) {
+            continue;
+        }
+        let found = &all[name];
+        refs(found, &mut pending);
+        kept.insert(name.to_owned(), found.clone());
+    }
+    json!({ "schemas": kept })
 }
 
 /// The field a validation error is about: the top-level property it sits under, or the

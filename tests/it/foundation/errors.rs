@@ -105,6 +105,12 @@ async fn docs_page_is_served_without_external_assets() {
     assert_eq!(resp.status(), 200);
     let html = resp.text().await.unwrap();
     assert!(html.contains("swagger"), "not the docs page");
+    // The published contract, with its per-operation errors and typed examples.
+    assert!(
+        html.contains("/problems/duplicate-question"),
+        "the page shows the published document"
+    );
+    assert_eq!(app.get("/docs/").await.status(), 200);
     // Works offline: no script or stylesheet from another host.
     for marker in ["src=\"http", "href=\"http", "src='http", "href='http"] {
         assert!(
