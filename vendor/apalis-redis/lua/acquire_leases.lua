@@ -27,10 +27,11 @@ if #task_ids == 0 then
     return 0
 end
 
--- Validate first: every task must already be in this worker's inflight set
-for _, task_id in ipairs(task_ids) do
-    local is_member = redis.call("sismember", worker_inflight_set, task_id)
-    if is_member == 0 then
+-- Validate first, in one command: every task must already be in this worker's inflight set
+-- (fetch_next put it there, so there is nothing to add).
+local held = redis.call("smismember", worker_inflight_set, unpack(task_ids))
+for i, task_id in ipairs(task_ids) do
+    if held[i] == 0 then
         error("task not held by this worker: " .. task_id)
     end
 end
@@ -39,8 +40,6 @@ end
 -- No LREM on the active list here: fetch_next already took these ids off it (LTRIM), and
 -- an LREM that finds nothing scans the whole list, which made draining a backlog O(N^2).
 for _, task_id in ipairs(task_ids) do
-    redis.call("sadd", KEYS[1], task_id)
-
     local meta_key = KEYS[3] .. ":" .. task_id
     redis.call("hset", meta_key, "locked_at", now, "locked_by", worker_name, "status", "Running")
     if emit_events then

@@ -29,10 +29,10 @@ if #task_ids == 0 then
     return 0
 end
 
--- Validate first: every task must currently be held by this worker
-for _, task_id in ipairs(task_ids) do
-    local is_member = redis.call("sismember", worker_inflight_set, task_id)
-    if is_member == 0 then
+-- Validate first, in one command: every task must currently be held by this worker
+local held = redis.call("smismember", worker_inflight_set, unpack(task_ids))
+for i, task_id in ipairs(task_ids) do
+    if held[i] == 0 then
         error("lease not held for task: " .. task_id)
     end
 end
