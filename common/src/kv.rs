@@ -77,6 +77,28 @@ impl Kv {
     }
 }
 
+/// [`timed`], made once more when the first call finds the connection dropped (Redis
+/// restarted, or the connection was killed): the connection manager reconnects on that
+/// error, and the call on the new connection should not fail for it. Only for calls that
+/// may run twice (the first may have run before its reply was lost).
+///
+/// Before the api leased rate-limit cells, every request's limiter call met a dropped
+/// connection first and failed open; now most requests make no Redis call, and the first
+/// call after a restart can be one that must not fail, such as a job's quota check.
+pub async fn timed_retrying<T, F, Fut>(op: &'static str, mut call: F) -> redis::RedisResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    timed(op, async {
+        match call().await {
+            Err(e) if e.is_connection_dropped() => call().await,
+            result => result,
+        }
+    })
+    .await
+}
+
 /// Runs a Redis call and records its latency (`redis_command_duration_seconds{op,outcome}`).
 pub async fn timed<T>(
     op: &'static str,

@@ -135,9 +135,15 @@ async fn call(
         .arg(interval_ms * u64::from(policy.limit))
         .arg(most)
         .arg(refund);
-    let mut conn = kv.conn();
+    // Counting a cell twice when a reply was lost is harmless here, so a call that finds
+    // the connection dropped is made once more (see `kv::timed_retrying`).
     let (allowed, remaining, reset_ms, retry_ms, taken): (i64, i64, i64, i64, i64) =
-        crate::kv::timed("rate_limit", invocation.invoke_async(&mut conn)).await?;
+        crate::kv::timed_retrying("rate_limit", || {
+            let mut conn = kv.conn();
+            let invocation = &invocation;
+            async move { invocation.invoke_async(&mut conn).await }
+        })
+        .await?;
     let count = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
     let ms = |n: i64| u64::try_from(n).unwrap_or(0);
     Ok(Answer {

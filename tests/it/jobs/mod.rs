@@ -55,7 +55,13 @@ pub async fn probe(app: &TestApp, token: &str, body: Value, key: Option<&str>) -
         req = req.header("Idempotency-Key", key);
     }
     let resp = req.send().await.unwrap();
-    assert_eq!(resp.status(), 202, "probe refused");
+    if resp.status() != 202 {
+        panic!(
+            "probe refused: {} {}",
+            resp.status(),
+            resp.text().await.unwrap()
+        );
+    }
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
     let accepted: Value = resp.json().await.unwrap();
     assert_eq!(accepted["status_url"], location.as_str());
