@@ -230,24 +230,14 @@ async fn walk(
     token: &str,
     sid: &str,
     limit: u32,
-    mut between: impl AsyncFnMut(usize),
+    between: impl AsyncFnMut(usize),
 ) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    for page_no in 0.. {
-        let mut path = format!("{}?limit={limit}", questions_path(sid));
-        if let Some(c) = &cursor {
-            path.push_str(&format!("&cursor={c}"));
-        }
-        let page = app.get_json(token, &path).await;
-        out.extend(page["items"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-        between(page_no).await;
-    }
-    out
+    let path = format!("{}?limit={limit}", questions_path(sid));
+    app.pages(token, &path, usize::MAX, between)
+        .await
+        .iter()
+        .flat_map(|page| page["items"].as_array().unwrap().iter().cloned())
+        .collect()
 }
 
 #[tokio::test]

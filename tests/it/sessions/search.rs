@@ -21,21 +21,8 @@ fn search_path(q: &str) -> String {
 
 /// Every page of a search for `q`, following `next_cursor` (at most 20 pages).
 async fn every_page(app: &TestApp, token: &str, q: &str, limit: u32) -> Vec<Value> {
-    let mut pages = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..20 {
-        let mut path = format!("{}&limit={limit}", search_path(q));
-        if let Some(c) = &cursor {
-            path.push_str(&format!("&cursor={c}"));
-        }
-        let page = app.get_json(token, &path).await;
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
-        pages.push(page);
-        if cursor.is_none() {
-            break;
-        }
-    }
-    pages
+    let path = format!("{}&limit={limit}", search_path(q));
+    app.pages(token, &path, 20, async |_| {}).await
 }
 
 fn texts(page: &Value) -> Vec<String> {

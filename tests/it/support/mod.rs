@@ -200,6 +200,34 @@ impl TestApp {
         resp.json().await.expect("json")
     }
 
+    /// Every page of the list at `path` (which carries a query string), following
+    /// `next_cursor` for at most `max_pages`; `between(n)` runs after page `n` when another
+    /// follows.
+    pub async fn pages(
+        &self,
+        token: &str,
+        path: &str,
+        max_pages: usize,
+        mut between: impl AsyncFnMut(usize),
+    ) -> Vec<Value> {
+        let mut pages = Vec::new();
+        let mut cursor: Option<String> = None;
+        for page_no in 0..max_pages {
+            let url = match &cursor {
+                Some(c) => format!("{path}&cursor={c}"),
+                None => path.to_owned(),
+            };
+            let page = self.get_json(token, &url).await;
+            cursor = page["next_cursor"].as_str().map(str::to_owned);
+            pages.push(page);
+            if cursor.is_none() {
+                break;
+            }
+            between(page_no).await;
+        }
+        pages
+    }
+
     /// Creates a session for `token` (role `role`); returns its JSON.
     pub async fn create_session(&self, token: &str, role: &str) -> Value {
         let resp = self
