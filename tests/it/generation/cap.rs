@@ -16,14 +16,16 @@ async fn concurrent_generation_by_two_workers_stops_at_the_cap() {
     let sid = session(&app, &me.access, &["Rust"]).await;
     app.add_questions(&me.access, &sid, 0..30).await;
 
-    let _workers = [
-        Proc::start("worker", vars.clone()).await,
-        Proc::start("worker", vars.clone()).await,
-    ];
+    // All ten are queued before a worker runs: once four have run the session is full and
+    // a further request would be refused up front.
     let mut jobs = Vec::new();
     for _ in 0..10 {
         jobs.push(generate(&app, &me.access, &sid, json!({ "count": 5 })).await);
     }
+    let _workers = [
+        Proc::start("worker", vars.clone()).await,
+        Proc::start("worker", vars.clone()).await,
+    ];
     let mut added = 0;
     for id in &jobs {
         let job = crate::jobs::wait_finished(&app, &me.access, id, Duration::from_secs(60)).await;
