@@ -34,10 +34,14 @@ pub fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
         (
             sessions::COLLECTION,
             vec![
-                // The user's sessions, newest first (list, cursor pagination).
-                index(doc! { "user_id": 1, "created_at": -1 }, None),
-                // The user's sessions by status (list filter, analytics).
-                index(doc! { "user_id": 1, "status": 1 }, None),
+                // The user's sessions, newest first (list, cursor pagination): read in
+                // index order, `_id` breaking ties, so a page reads only its own entries.
+                index(doc! { "user_id": 1, "created_at": -1, "_id": -1 }, None),
+                // The same of one status (list filter); counts by status (analytics).
+                index(
+                    doc! { "user_id": 1, "status": 1, "created_at": -1, "_id": -1 },
+                    None,
+                ),
                 // Trending topics: sessions of the last days (a background query).
                 index(doc! { "created_at": -1 }, None),
             ],
@@ -154,7 +158,8 @@ pub fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
         (
             notifications::COLLECTION,
             vec![
-                index(doc! { "user_id": 1, "created_at": -1 }, None),
+                // The user's notifications, newest first, in index order.
+                index(doc! { "user_id": 1, "created_at": -1, "_id": -1 }, None),
                 // One notification per finished run of a job.
                 index(doc! { "job_id": 1, "run": 1 }, unique()),
             ],
@@ -174,7 +179,16 @@ pub fn all() -> Vec<(&'static str, Vec<IndexModel>)> {
     ]
 }
 
-/// Creates every index that does not exist yet.
+/// Indexes earlier releases created that a longer one in [`all`] now serves (by collection
+/// and name): [`ensure_indexes`] drops them, so a database upgraded in place does not keep
+/// maintaining them on every write.
+pub const RETIRED: [(&str, &str); 3] = [
+    (sessions::COLLECTION, "user_id_1_created_at_-1"),
+    (sessions::COLLECTION, "user_id_1_status_1"),
+    (notifications::COLLECTION, "user_id_1_created_at_-1"),
+];
+
+/// Creates every index that does not exist yet, then drops the [`RETIRED`] ones.
 pub async fn ensure_indexes(db: &Database) -> anyhow::Result<()> {
     for (collection, models) in all() {
         if models.is_empty() {
@@ -186,5 +200,24 @@ pub async fn ensure_indexes(db: &Database) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("creating indexes on {collection}: {e}"))?;
     }
+    for (collection, name) in RETIRED {
+        let dropped = db
+            .collection::<mongodb::bson::Document>(collection)
+            .drop_index(name)
+            .timed("indexes.drop_retired")
+            .await;
+        match dropped {
+            Ok(()) => tracing::info!(collection, index = name, "dropped a retired index"),
+            // Already gone (a fresh database, or another process dropped it first).
+            Err(e) if is_missing(&e) => {}
+            Err(e) => anyhow::bail!("dropping index {name} of {collection}: {e}"),
+        }
+    }
     Ok(())
+}
+
+/// Whether `err` says the index or its collection does not exist.
+fn is_missing(err: &mongodb::error::Error) -> bool {
+    // IndexNotFound, NamespaceNotFound.
+    matches!(&*err.kind, mongodb::error::ErrorKind::Command(e) if e.code == 27 || e.code == 26)
 }

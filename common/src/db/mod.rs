@@ -21,7 +21,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::MongoConfig;
 
-pub use indexes::ensure_indexes;
+pub use indexes::{RETIRED, ensure_indexes};
 
 /// Opens a client for `config` (lazily: no server needs to be up yet).
 pub async fn connect(config: &MongoConfig) -> anyhow::Result<Database> {
@@ -145,7 +145,7 @@ where
     }
     let items: Vec<T> = col
         .find(filter)
-        .sort(doc! { "created_at": -1, "_id": -1 })
+        .sort(newest_order())
         .limit(i64::from(limit) + 1)
         .timed(operation)
         .await?
@@ -158,6 +158,36 @@ where
             id: t.id(),
         }
     }))
+}
+
+/// The order of [`newest_page`]. An index serving it ends in `created_at: -1, _id: -1`;
+/// without the `_id`, the server sorts every match of the filter for each page.
+fn newest_order() -> bson::Document {
+    doc! { "created_at": -1, "_id": -1 }
+}
+
+/// The query planner's `explain` of the first page [`newest_page`] reads for `filter`: the
+/// tests check that the plan reads an index in order instead of sorting the matches.
+pub(crate) async fn explain_newest_page<T: Send + Sync>(
+    operation: &'static str,
+    col: &mongodb::Collection<T>,
+    filter: bson::Document,
+    limit: u32,
+) -> Result<bson::Document, mongodb::error::Error> {
+    let namespace = col.namespace();
+    col.client()
+        .database(&namespace.db)
+        .run_command(doc! {
+            "explain": {
+                "find": namespace.coll,
+                "filter": filter,
+                "sort": newest_order(),
+                "limit": i64::from(limit) + 1,
+            },
+            "verbosity": "queryPlanner",
+        })
+        .timed(operation)
+        .await
 }
 
 /// Whether `err` is a unique-index violation.

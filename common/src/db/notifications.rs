@@ -1,7 +1,7 @@
 //! The `notifications` collection: one per finished run of a job, unique on
 //! `{job_id, run}` so that repeated deliveries cannot notify twice.
 
-use bson::{doc, oid::ObjectId};
+use bson::{Document, doc, oid::ObjectId};
 use mongodb::{Collection, Database, error::Error};
 
 use super::{Timed, is_duplicate_key, sessions::ListError};
@@ -67,11 +67,19 @@ impl Notifications {
         after: Option<&Cursor>,
         limit: u32,
     ) -> Result<Page<Notification>, ListError> {
-        let mut filter = doc! { "user_id": user_id };
-        if unread_only {
-            filter.insert("read", false);
-        }
+        let filter = list_filter(user_id, unread_only);
         super::newest_page("notifications.list", &self.col, filter, after, limit).await
+    }
+
+    /// The query plan of [`Self::list`]'s first page (for tests).
+    pub async fn explain_list(
+        &self,
+        user_id: ObjectId,
+        unread_only: bool,
+        limit: u32,
+    ) -> Result<Document, Error> {
+        let filter = list_filter(user_id, unread_only);
+        super::explain_newest_page("notifications.explain_list", &self.col, filter, limit).await
     }
 
     /// Marks the selected notifications of the user read; returns how many changed.
@@ -105,4 +113,13 @@ impl Notifications {
             .await?
             .deleted_count)
     }
+}
+
+/// The filter of the user's notifications, optionally only unread ones.
+fn list_filter(user_id: ObjectId, unread_only: bool) -> Document {
+    let mut filter = doc! { "user_id": user_id };
+    if unread_only {
+        filter.insert("read", false);
+    }
+    filter
 }

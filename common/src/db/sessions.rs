@@ -85,11 +85,19 @@ impl Sessions {
         after: Option<&Cursor>,
         limit: u32,
     ) -> Result<Page<Session>, ListError> {
-        let mut filter = doc! { "user_id": user_id };
-        if let Some(status) = status {
-            filter.insert("status", status.as_str());
-        }
+        let filter = list_filter(user_id, status);
         super::newest_page("sessions.list", &self.col, filter, after, limit).await
+    }
+
+    /// The query plan of [`Self::list`]'s first page (for tests).
+    pub async fn explain_list(
+        &self,
+        user_id: ObjectId,
+        status: Option<SessionStatus>,
+        limit: u32,
+    ) -> Result<Document, Error> {
+        let filter = list_filter(user_id, status);
+        super::explain_newest_page("sessions.explain_list", &self.col, filter, limit).await
     }
 
     /// Applies `patch` to the user's session; returns it changed (unchanged when the patch
@@ -232,6 +240,15 @@ impl Sessions {
         }
         Ok(counts)
     }
+}
+
+/// The filter of the user's sessions, optionally of one status.
+fn list_filter(user_id: ObjectId, status: Option<SessionStatus>) -> Document {
+    let mut filter = doc! { "user_id": user_id };
+    if let Some(status) = status {
+        filter.insert("status", status.as_str());
+    }
+    filter
 }
 
 /// An integer field of an aggregation result, whatever width the server chose.

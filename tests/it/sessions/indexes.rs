@@ -1,7 +1,15 @@
 use std::collections::HashSet;
 
 use bson::{Document, doc, oid::ObjectId};
-use common::db::questions::{ListFilter, Questions};
+use common::{
+    db::{
+        RETIRED,
+        notifications::Notifications,
+        questions::{ListFilter, Questions},
+        sessions::Sessions,
+    },
+    domain::session::SessionStatus,
+};
 use futures::TryStreamExt;
 
 use crate::support::TestApp;
@@ -28,8 +36,8 @@ async fn the_documented_indexes_exist() {
     let db = app.db().await;
     let sessions = index_keys(&db, "sessions").await;
     for keys in [
-        doc! { "user_id": 1, "created_at": -1 },
-        doc! { "user_id": 1, "status": 1 },
+        doc! { "user_id": 1, "created_at": -1, "_id": -1 },
+        doc! { "user_id": 1, "status": 1, "created_at": -1, "_id": -1 },
     ] {
         assert!(
             sessions.contains(&(pattern(&keys), false)),
@@ -164,4 +172,102 @@ async fn the_question_list_reads_only_its_sessions_index_entries() {
         .unwrap();
     assert_scans(&explain, &doc! { "session_id": 1, "category": 1 });
     assert_scans_only(&explain, "session_id", session);
+}
+
+/// The stages of a plan from the top down to the stage that reads the collection.
+fn stages(plan: &Document) -> Vec<String> {
+    let mut out = vec![plan.get_str("stage").unwrap_or_default().to_owned()];
+    if let Some(inner) = ["inputStage", "queryPlan"]
+        .iter()
+        .find_map(|k| plan.get_document(k).ok())
+    {
+        out.extend(stages(inner));
+    }
+    out
+}
+
+/// Asserts that the winning plan reads `index` bounded to `user` and in its own order: no
+/// `SORT` stage, which would read every match of the filter for each page.
+fn assert_pages_in_index_order(explain: &Document, index: &Document, user: ObjectId) {
+    assert_scans(explain, index);
+    assert_scans_only(explain, "user_id", user);
+    let plan = explain
+        .get_document("queryPlanner")
+        .and_then(|p| p.get_document("winningPlan"))
+        .unwrap();
+    assert!(
+        !stages(plan).iter().any(|s| s == "SORT"),
+        "the page is sorted after reading: {plan}"
+    );
+}
+
+/// Pages of sessions (all, or of one status) and of notifications (all, or unread) are
+/// read from an index in its order, so page 1 costs the same for 2 sessions or 2,000.
+#[tokio::test]
+async fn session_and_notification_pages_read_an_index_in_order() {
+    let app = TestApp::spawn().await;
+    let me = app.register().await;
+    let sid = app.session_id(&me.access, "Backend").await;
+    app.add_questions(&me.access, &sid, 0..2).await;
+    let db = app.db().await;
+    let user = ObjectId::parse_str(&me.id).unwrap();
+    let sessions = Sessions::new(&db);
+    let newest = doc! { "user_id": 1, "created_at": -1, "_id": -1 };
+    let by_status = doc! { "user_id": 1, "status": 1, "created_at": -1, "_id": -1 };
+    let plan = sessions.explain_list(user, None, 20).await.unwrap();
+    assert_pages_in_index_order(&plan, &newest, user);
+    let plan = sessions
+        .explain_list(user, Some(SessionStatus::Completed), 20)
+        .await
+        .unwrap();
+    assert_pages_in_index_order(&plan, &by_status, user);
+    let notifications = Notifications::new(&db);
+    for unread_only in [false, true] {
+        let plan = notifications
+            .explain_list(user, unread_only, 20)
+            .await
+            .unwrap();
+        assert_pages_in_index_order(&plan, &newest, user);
+    }
+}
+
+/// A database created by an earlier release loses the indexes a longer one now serves,
+/// and keeps the rest; starting again finds nothing to drop.
+#[tokio::test]
+async fn start_up_drops_the_retired_indexes() {
+    let app = TestApp::spawn().await;
+    let db = app.db().await;
+    let old = [
+        ("sessions", doc! { "user_id": 1, "created_at": -1 }),
+        ("sessions", doc! { "user_id": 1, "status": 1 }),
+        ("notifications", doc! { "user_id": 1, "created_at": -1 }),
+    ];
+    for (collection, keys) in &old {
+        db.collection::<Document>(collection)
+            .create_index(mongodb::IndexModel::builder().keys(keys.clone()).build())
+            .await
+            .unwrap();
+    }
+    for (collection, keys) in &old {
+        let before = index_keys(&db, collection).await;
+        assert!(
+            before.contains(&(pattern(keys), false)),
+            "{keys} in {before:?}"
+        );
+    }
+    for _ in 0..2 {
+        common::db::ensure_indexes(&db).await.unwrap();
+    }
+    for (collection, keys) in &old {
+        let left = index_keys(&db, collection).await;
+        assert!(
+            !left.contains(&(pattern(keys), false)),
+            "{keys} in {left:?}"
+        );
+    }
+    assert_eq!(RETIRED.len(), old.len());
+    assert!(index_keys(&db, "sessions").await.contains(&(
+        pattern(&doc! { "user_id": 1, "created_at": -1, "_id": -1 }),
+        false
+    )));
 }
