@@ -65,8 +65,17 @@ pub fn storage<T>(kv: &Kv, queue: &str) -> RedisStorage<T> {
 /// The storage a consumer running `concurrency` tasks at once reads from: a fetch takes
 /// at most its free slots (the patched apalis-redis counts `batch_size` minus the running
 /// tasks), so no fetched task waits in a buffer while the heartbeat is held up behind it.
+///
+/// apalis' task locks are off. apalis-core runs a task without waiting for its lock (the
+/// lock is bookkeeping on the task's metadata: who runs it since when, renewed on every
+/// heartbeat), and a run is already exclusive through the job record, which a delivery
+/// claims in MongoDB before it works. Crash recovery does not use the locks either: a dead
+/// worker's in-flight set goes back to the queue. Without them, a task costs one Redis
+/// command fewer and a batch three fewer.
 pub fn consumer_storage<T>(kv: &Kv, queue: &str, concurrency: usize) -> RedisStorage<T> {
-    let config = config(kv, queue).batch_size(concurrency.max(1));
+    let config = config(kv, queue)
+        .batch_size(concurrency.max(1))
+        .lock_tasks(false);
     RedisStorage::new(kv.conn()).with_config(config)
 }
 
