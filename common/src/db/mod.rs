@@ -166,12 +166,13 @@ fn newest_order() -> bson::Document {
     doc! { "created_at": -1, "_id": -1 }
 }
 
-/// The query planner's `explain` of the first page [`newest_page`] reads for `filter`: the
-/// tests check that the plan reads an index in order instead of sorting the matches.
-pub(crate) async fn explain_newest_page<T: Send + Sync>(
+/// The query planner's `explain` of a first page of `col`: `filter` in `sort` order, one
+/// more than `limit` (as the pages over-fetch). Tests check the plans with it.
+pub(crate) async fn explain_page<T: Send + Sync>(
     operation: &'static str,
     col: &mongodb::Collection<T>,
     filter: bson::Document,
+    sort: bson::Document,
     limit: u32,
 ) -> Result<bson::Document, mongodb::error::Error> {
     let namespace = col.namespace();
@@ -181,13 +182,23 @@ pub(crate) async fn explain_newest_page<T: Send + Sync>(
             "explain": {
                 "find": namespace.coll,
                 "filter": filter,
-                "sort": newest_order(),
+                "sort": sort,
                 "limit": i64::from(limit) + 1,
             },
             "verbosity": "queryPlanner",
         })
         .timed(operation)
         .await
+}
+
+/// [`explain_page`] of the first page [`newest_page`] reads for `filter`.
+pub(crate) async fn explain_newest_page<T: Send + Sync>(
+    operation: &'static str,
+    col: &mongodb::Collection<T>,
+    filter: bson::Document,
+    limit: u32,
+) -> Result<bson::Document, mongodb::error::Error> {
+    explain_page(operation, col, filter, newest_order(), limit).await
 }
 
 /// Whether `err` is a unique-index violation.

@@ -230,19 +230,8 @@ impl Questions {
         limit: u32,
     ) -> Result<Document, ListError> {
         let query = list_query(user_id, session_id, filter, None)?;
-        Ok(self
-            .db
-            .run_command(doc! {
-                "explain": {
-                    "find": COLLECTION,
-                    "filter": query,
-                    "sort": LIST_ORDER.clone(),
-                    "limit": i64::from(limit) + 1,
-                },
-                "verbosity": "queryPlanner",
-            })
-            .timed("questions.explain_list")
-            .await?)
+        let sort = LIST_ORDER.clone();
+        Ok(super::explain_page("questions.explain_list", &self.col, query, sort, limit).await?)
     }
 
     /// Applies `patch` to the user's question; returns it changed (unchanged when the patch

@@ -70,7 +70,6 @@ impl DueCursor {
 /// Review storage.
 #[derive(Debug, Clone)]
 pub struct Reviews {
-    db: Database,
     states: Collection<ReviewState>,
     logs: Collection<ReviewLog>,
 }
@@ -79,7 +78,6 @@ impl Reviews {
     /// The repository on `db`.
     pub fn new(db: &Database) -> Self {
         Self {
-            db: db.clone(),
             states: db.collection(COLLECTION),
             logs: db.collection(LOGS_COLLECTION),
         }
@@ -201,18 +199,8 @@ impl Reviews {
         limit: u32,
     ) -> Result<Document, Error> {
         let query = due_query(user_id, filter, None, now);
-        self.db
-            .run_command(doc! {
-                "explain": {
-                    "find": COLLECTION,
-                    "filter": query,
-                    "sort": { "due": 1, "_id": 1 },
-                    "limit": i64::from(limit) + 1,
-                },
-                "verbosity": "queryPlanner",
-            })
-            .timed("reviews.explain_due")
-            .await
+        let sort = doc! { "due": 1, "_id": 1 };
+        super::explain_page("reviews.explain_due", &self.states, query, sort, limit).await
     }
 
     /// Questions of the user due by `by`.

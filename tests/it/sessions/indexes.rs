@@ -77,16 +77,25 @@ fn pattern(keys: &Document) -> String {
         .join(",")
 }
 
+/// The stages of a plan from the top down to the stage that reads the collection.
+fn stages(plan: &Document) -> Vec<&Document> {
+    let mut out = vec![plan];
+    // Classic plans nest stages in inputStage; newer servers wrap them in queryPlan.
+    if let Some(inner) = ["inputStage", "queryPlan"]
+        .iter()
+        .find_map(|k| plan.get_document(k).ok())
+    {
+        out.extend(stages(inner));
+    }
+    out
+}
+
 /// The stage that reads the collection, wherever the planner nested it.
 fn scan_stage(plan: &Document) -> Option<Document> {
-    let stage = plan.get_str("stage").unwrap_or_default();
-    if stage == "IXSCAN" || stage == "COLLSCAN" {
-        return Some(plan.clone());
-    }
-    // Classic plans nest stages in inputStage; newer servers wrap them in queryPlan.
-    ["inputStage", "queryPlan"]
-        .iter()
-        .find_map(|k| plan.get_document(k).ok().and_then(scan_stage))
+    stages(plan)
+        .into_iter()
+        .find(|s| matches!(s.get_str("stage"), Ok("IXSCAN" | "COLLSCAN")))
+        .cloned()
 }
 
 /// The index scan of an `explain`'s winning plan (and the plan, for messages); fails when
@@ -174,18 +183,6 @@ async fn the_question_list_reads_only_its_sessions_index_entries() {
     assert_scans_only(&explain, "session_id", session);
 }
 
-/// The stages of a plan from the top down to the stage that reads the collection.
-fn stages(plan: &Document) -> Vec<String> {
-    let mut out = vec![plan.get_str("stage").unwrap_or_default().to_owned()];
-    if let Some(inner) = ["inputStage", "queryPlan"]
-        .iter()
-        .find_map(|k| plan.get_document(k).ok())
-    {
-        out.extend(stages(inner));
-    }
-    out
-}
-
 /// Asserts that the winning plan reads `index` bounded to `user` and in its own order: no
 /// `SORT` stage, which would read every match of the filter for each page.
 fn assert_pages_in_index_order(explain: &Document, index: &Document, user: ObjectId) {
@@ -196,7 +193,9 @@ fn assert_pages_in_index_order(explain: &Document, index: &Document, user: Objec
         .and_then(|p| p.get_document("winningPlan"))
         .unwrap();
     assert!(
-        !stages(plan).iter().any(|s| s == "SORT"),
+        !stages(plan)
+            .iter()
+            .any(|s| s.get_str("stage") == Ok("SORT")),
         "the page is sorted after reading: {plan}"
     );
 }
