@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark suite: builds release binaries, starts the local stack and the services,
 # seeds data, runs every benchmark several times and rewrites docs/BENCHMARKS.md with
-# min / median / max of each figure, with the whole run's duration (the release build
-# comes first: about 10 minutes when the api or worker changed, seconds otherwise).
+# min / median / max of each figure, with the whole run's duration and the release build's
+# share of it (the api, the worker and one benchmark tool, `worker/examples/bench/`: about
+# 25 minutes from cold on two cores, a few when only the api or worker changed).
 #
 #   scripts/bench.sh              everything, 3 runs each
 #   BENCH_RUNS=5 scripts/bench.sh
@@ -28,6 +29,8 @@ BENCH_STARTED="$(date +%s)"
 export BENCH_STARTED
 echo "[bench] release build" >&2
 cargo build --release --locked -p api -p worker --bins --examples
+BENCH_BUILD_SECONDS="$(($(date +%s) - BENCH_STARTED))"
+export BENCH_BUILD_SECONDS
 
 STACK_DIR="$(mktemp -d -t interview-prep-bench.XXXXXX)"
 cleanup() {

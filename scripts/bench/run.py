@@ -155,7 +155,7 @@ def record(key, values):
 # --- services --------------------------------------------------------------------------
 api_bin = os.path.join(ROOT, "target/release/api")
 worker_bin = os.path.join(ROOT, "target/release/worker")
-examples = os.path.join(ROOT, "target/release/examples")
+bench_tool = os.path.join(ROOT, "target/release/examples/bench")
 env = service_env()
 
 # 5b. Time from process start to ready, and idle memory.
@@ -279,17 +279,26 @@ after_api, after_worker = api.rss_mb(), worker.rss_mb()
 after_anon_api, after_anon_worker = api.rss_mb("RssAnon"), worker.rss_mb("RssAnon")
 
 # --- 6. scale of data: 100 vs 100,000 questions ----------------------------------------------
-def seed_user(name, sessions, per):
+def seed_user(name, shape):
+    """Registers a user and seeds `shape`: (sessions, questions per session) pairs. Returns
+    the token and the ids of the first pair's sessions."""
     user = register(name)
-    out = subprocess.run([os.path.join(examples, "bench_seed"), user["user"]["id"], str(sessions), str(per), "400"],
-                         env=env, capture_output=True, text=True, check=True).stdout.split()
-    return user["access_token"], out
+    first = None
+    for sessions, per in shape:
+        out = subprocess.run([bench_tool, "seed", user["user"]["id"], str(sessions), str(per), "400"],
+                             env=env, capture_output=True, text=True, check=True).stdout.split()
+        first = first or out
+    return user["access_token"], first
 
 
+# Both users have a session of 50 questions (its page is compared) and more than a page of
+# sessions (so both session pages hold 20, and their page 2 exists): 100 questions are one
+# session of 50 and 25 of 2; 100,000 are 2,000 sessions of 50.
+SCALE_SHAPES = (("100", ((1, 50), (25, 2))), ("100000", ((2000, 50),)))
 scale = {}
-for label, sessions in (("100", 2), ("100000", 2000)):
+for label, shape in SCALE_SHAPES:
     t0 = time.perf_counter()
-    tok, sids = seed_user(f"Scale {label}", sessions, 50)
+    tok, sids = seed_user(f"Scale {label}", shape)
     log(f"seeded {label} questions in {time.perf_counter() - t0:.1f} s")
     probes = {
         "sessions page 1": f"{api.base}/api/v1/sessions?limit=20",
@@ -316,7 +325,7 @@ record("scale", scale)
 queue = {}
 for _ in range(RUNS):
     # 20,000 tasks per throughput figure, 100,000 for the memory figures, a 20,000-job backlog.
-    out = subprocess.run([os.path.join(examples, "queue_bench"), "20000", "100000", "20000"], env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([bench_tool, "queue", "20000", "100000", "20000"], env=env, capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
         k, v = line.split()
         queue.setdefault(k, []).append(float(v))
@@ -366,7 +375,7 @@ for fmt in ("xlsx", "csv"):
     for rows in (50, 1000, 10000):
         times, peaks = [], []
         for _ in range(RUNS):
-            proc = subprocess.run(["/usr/bin/time", "-v", os.path.join(examples, "export_bench"), fmt, str(rows), "1"],
+            proc = subprocess.run(["/usr/bin/time", "-v", bench_tool, "export", fmt, str(rows), "1"],
                                   capture_output=True, text=True, check=True)
             for line in proc.stdout.splitlines():
                 if line.startswith("median"):
@@ -380,7 +389,7 @@ record("exports", exports)
 # --- 4b. offline grading ----------------------------------------------------------------------
 grading = {"median_ms": [], "p99_ms": []}
 for _ in range(RUNS):
-    proc = subprocess.run([os.path.join(examples, "grading_bench"), "5000"],
+    proc = subprocess.run([bench_tool, "grading", "5000"],
                           capture_output=True, text=True, check=True)
     for line in proc.stdout.splitlines():
         key, _, value = line.partition(": ")
@@ -473,7 +482,7 @@ w("")
 w("## 3. Queue throughput")
 w("")
 q = results["queue"]
-w("`worker/examples/queue_bench.rs` pushes through the same apalis-redis storage the api uses")
+w("`bench queue` (`worker/examples/bench/queue.rs`) pushes through the same apalis-redis storage the api uses")
 w("(the patched release in `vendor/apalis-redis`; 20,000 tasks per run); the end-to-end run")
 w("drains them with one consumer as the worker builds it (concurrency 10, fetches within the")
 w("free slots) and a no-op handler. \"Backlog drain\" starts 20,000 probe jobs the way the api")
@@ -514,7 +523,7 @@ w(f"- Target ≥ 3,000 jobs/s end to end with the record: {recorded:.0f}, {verdi
 w("")
 w("## 4. Exports (worker rendering, release)")
 w("")
-w("`worker/examples/export_bench.rs` under `/usr/bin/time -v`: time of one rendering, peak RSS")
+w("`bench export` (`worker/examples/bench/export.rs`) under `/usr/bin/time -v`: time of one rendering, peak RSS")
 w("of the whole process.")
 w("")
 w("| Format | Rows | seconds | peak MB |")
@@ -527,7 +536,7 @@ w(f"- Target 10,000-question XLSX ≤ 2 s and ≤ 64 MB: {med(xt):.3f} s, {med(x
 w("")
 w("## 4b. Offline grading (worker, release)")
 w("")
-w("`worker/examples/grading_bench.rs`: the offline grader on a 400-word answer to a bank")
+w("`bench grading` (`worker/examples/bench/grading.rs`): the offline grader on a 400-word answer to a bank")
 w("question (key points, stemming, BM25 weights over the bank), 5,000 gradings per run after")
 w("a warm-up.")
 w("")
@@ -557,8 +566,10 @@ w("- Ready means `/health/ready` answered 200: MongoDB, Redis and S3 reached, in
 w("")
 w("## 6. Scale of data: 100 vs 100,000 questions")
 w("")
-w("Two users, seeded through the repositories (`worker/examples/bench_seed.rs`: 2 and 2,000")
-w("sessions of 50 questions). 2,000 requests per run, 8 connections (search: one 15 s run, 4 connections); p50 / p99 in ms (medians).")
+w("Two users, seeded through the repositories (`bench seed`, `worker/examples/bench/seed.rs`): 100 questions")
+w("in one session of 50 and 25 sessions of 2; 100,000 in 2,000 sessions of 50. So both have a session of 50")
+w("questions and more than a page of sessions: each row compares pages of the same size. 2,000 requests")
+w("per run, 8 connections (search: one 15 s run, 4 connections); p50 / p99 in ms (medians).")
 w("")
 w("| Request | 100: p50 | 100: p99 | 100,000: p50 | 100,000: p99 | ratio of p50 |")
 w("|---|---:|---:|---:|---:|---:|")
@@ -619,7 +630,9 @@ def previous_figures(report):
 
 started = int(os.environ.get("BENCH_STARTED", "0"))
 if started:
-    w(f"Whole run, release build included: {(time.time() - started) / 60:.1f} minutes (`scripts/bench.sh`).")
+    build = int(os.environ.get("BENCH_BUILD_SECONDS", "0")) / 60
+    w(f"Whole run, release build included: {(time.time() - started) / 60:.1f} minutes (`scripts/bench.sh`), "
+      f"of which the release build {build:.1f}.")
     w("")
 
 def change(before_value, after_value):

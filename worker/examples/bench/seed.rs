@@ -1,9 +1,7 @@
-//! Seeds a user's data for the benchmarks (not a test), through the same repository code
-//! the api uses (`Sessions::insert`, `Questions::add` with its cap transaction), without
-//! HTTP: 100,000 questions take seconds instead of minutes.
-//!
-//! Usage: `bench_seed <user_id> <sessions> <questions_per_session> <answer_chars>`, with
-//! MONGODB_URI and MONGODB_DATABASE from the environment. Prints the session ids.
+//! `bench seed <user_id> <sessions> <questions_per_session> <answer_chars>`: seeds a user's
+//! data through the same repository code the api uses (`Sessions::insert`, `Questions::add`
+//! with its cap transaction), without HTTP: 100,000 questions take seconds instead of
+//! minutes. MONGODB_URI and MONGODB_DATABASE from the environment; prints the session ids.
 
 use bson::{DateTime, oid::ObjectId};
 use common::{
@@ -17,14 +15,15 @@ use common::{
 use futures::{StreamExt, stream};
 
 #[expect(clippy::print_stdout, reason = "prints the seeded session ids")]
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let usage = "bench_seed <user_id> <sessions> <questions_per_session> <answer_chars>";
-    let user: ObjectId = args.get(1).ok_or_else(|| anyhow::anyhow!(usage))?.parse()?;
-    let sessions: usize = args.get(2).ok_or_else(|| anyhow::anyhow!(usage))?.parse()?;
-    let per: usize = args.get(3).ok_or_else(|| anyhow::anyhow!(usage))?.parse()?;
-    let answer_chars: usize = args.get(4).ok_or_else(|| anyhow::anyhow!(usage))?.parse()?;
+pub async fn run(args: &[String]) -> anyhow::Result<()> {
+    let usage = "bench seed <user_id> <sessions> <questions_per_session> <answer_chars>";
+    let user: ObjectId = args
+        .first()
+        .ok_or_else(|| anyhow::anyhow!(usage))?
+        .parse()?;
+    let sessions: usize = args.get(1).ok_or_else(|| anyhow::anyhow!(usage))?.parse()?;
+    let per: usize = args.get(2).ok_or_else(|| anyhow::anyhow!(usage))?.parse()?;
+    let answer_chars: usize = args.get(3).ok_or_else(|| anyhow::anyhow!(usage))?.parse()?;
     let env = Env::process();
     let db = common::db::connect(&MongoConfig {
         uri: env.secret("MONGODB_URI")?,

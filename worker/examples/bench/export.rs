@@ -1,7 +1,6 @@
-//! Benchmark of export rendering (not a test): `scripts/bench-export.sh` runs it in release
-//! mode under `/usr/bin/time -v` for peak memory.
-//!
-//! Usage: `export_bench <format> <rows> <runs>`; prints one line per run and the median.
+//! `bench export [format] [rows] [runs]`: export rendering; prints one line per run and the
+//! median. `scripts/bench-export.sh` and `scripts/bench.sh` run it under `/usr/bin/time -v`
+//! for peak memory.
 
 use std::time::Instant;
 
@@ -40,16 +39,15 @@ fn sheet(rows: usize) -> Sheet {
     clippy::print_stdout,
     reason = "a benchmark reports on standard output"
 )]
-fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let format = match args.get(1).map(String::as_str).unwrap_or("xlsx") {
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let format = match args.first().map(String::as_str).unwrap_or("xlsx") {
         "csv" => ExportFormat::Csv,
         "pdf" => ExportFormat::Pdf,
         "docx" => ExportFormat::Docx,
         _ => ExportFormat::Xlsx,
     };
-    let rows: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let runs: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(5);
+    let rows: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let runs: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
     let data = sheet(rows);
     // Only PDF needs fonts (the CJK and emoji faces are tens of megabytes).
     let fonts = (format == ExportFormat::Pdf).then(|| Fonts::load(&["/usr/share/fonts".into()]));

@@ -1,7 +1,6 @@
-//! Offline grading time per attempt (release build): a 400-word answer to a bank question,
-//! graded `runs` times after a warm-up; prints the median and the 99th percentile in ms.
-//!
-//!     cargo run --release -p worker --example grading_bench -- [runs]
+//! `bench grading [runs]`: offline grading time per attempt, a 400-word answer to a bank
+//! question graded `runs` times after a warm-up; prints the median and the 99th percentile
+//! in ms.
 
 use std::time::Instant;
 
@@ -12,11 +11,8 @@ use worker::{ai::bank::BANK, grading::offline};
     clippy::print_stdout,
     reason = "a benchmark reports on standard output"
 )]
-fn main() {
-    let runs: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(2_000);
+pub fn run(args: &[String]) {
+    let runs: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(2_000);
     let topic = &BANK[0];
     let (question, model, _) = &topic.items[0];
     // 400 words: the model answer, then other answers of the topic, repeated.

@@ -1,5 +1,6 @@
-//! Queue benchmark (not a test), run by `scripts/bench.sh`. Reads the worker's variables
-//! (REDIS_URL, MONGODB_URI, …) from the environment; prints one `name value` line per figure.
+//! `bench queue [tasks] [memory_tasks] [backlog]`: the queue figures. Reads the worker's
+//! variables (REDIS_URL, MONGODB_URI, …) from the environment; prints one `name value` line
+//! per figure.
 //!
 //! - `enqueue_sequential`: tasks pushed one after another through the apalis storage.
 //! - `enqueue_concurrent`: the same with 50 pushes in flight.
@@ -14,8 +15,6 @@
 //!   MongoDB record, then the task) while no worker runs, then drained by a whole worker
 //!   process' code (`worker::run`, generation concurrency 16): jobs per second, queued to
 //!   finished.
-//!
-//! Usage: `queue_bench <tasks> <memory_tasks> <backlog>`.
 
 use std::{
     sync::{
@@ -174,15 +173,10 @@ async fn backlog_drain(kv_prefix: &str, jobs: usize) -> anyhow::Result<f64> {
     clippy::print_stdout,
     reason = "a benchmark reports on standard output"
 )]
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let arg = |n: usize, default: usize| {
-        std::env::args()
-            .nth(n)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let (tasks, memory_tasks, backlog) = (arg(1, 20_000), arg(2, 100_000), arg(3, 20_000));
+pub async fn run(args: &[String]) -> anyhow::Result<()> {
+    let arg =
+        |n: usize, default: usize| args.get(n).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (tasks, memory_tasks, backlog) = (arg(0, 20_000), arg(1, 100_000), arg(2, 20_000));
     let env = Env::process();
     let prefix = format!("bench-{}:", ulid::Ulid::generate());
     let config = RedisConfig {
