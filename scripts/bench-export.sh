@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 format="${1:-xlsx}" rows="${2:-10000}" runs="${3:-5}"
-cargo build --release --locked -p worker --example bench >&2
+cargo build --release --locked -p worker --bin worker >&2
 log="$(mktemp)"
-/usr/bin/time -v target/release/examples/bench export "$format" "$rows" "$runs" 2>"$log"
+/usr/bin/time -v target/release/worker bench export "$format" "$rows" "$runs" 2>"$log"
 grep -E "Maximum resident set size" "$log" | sed 's/^\s*/peak /'
 rm -f "$log"

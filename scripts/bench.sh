@@ -2,8 +2,8 @@
 # The benchmark suite: builds release binaries, starts the local stack and the services,
 # seeds data, runs every benchmark several times and rewrites docs/BENCHMARKS.md with
 # min / median / max of each figure, with the whole run's duration and the release build's
-# share of it (the api, the worker and one benchmark tool, `worker/examples/bench/`: about
-# 25 minutes from cold on two cores, a few when only the api or worker changed).
+# share of it (the api and the worker, whose `worker bench` runs the benchmark tools: about
+# 15 minutes from cold on two cores, a few when only the api or worker changed).
 #
 #   scripts/bench.sh              everything, 3 runs each
 #   BENCH_RUNS=5 scripts/bench.sh
@@ -28,7 +28,7 @@ fi
 BENCH_STARTED="$(date +%s)"
 export BENCH_STARTED
 echo "[bench] release build" >&2
-cargo build --release --locked -p api -p worker --bins --examples
+cargo build --release --locked -p api -p worker --bins
 BENCH_BUILD_SECONDS="$(($(date +%s) - BENCH_STARTED))"
 export BENCH_BUILD_SECONDS
 

@@ -3,6 +3,8 @@
 use anyhow::Context;
 use common::config::Env;
 
+mod bench;
+
 /// mimalloc instead of glibc's allocator: a request allocates and frees many small
 /// buffers (documents, JSON values); profiling showed a quarter of the api's CPU in
 /// malloc/free under load. Built without transparent huge pages (`no_thp`), which halves
@@ -14,11 +16,13 @@ const HELP: &str = "\
 Interview Prep worker: runs the background jobs (question generation, grading, exports,
 email) from the Redis queues, with health and metrics on WORKER_HEALTH_HOST:WORKER_HEALTH_PORT.
 
-Usage: worker
+Usage: worker [COMMAND]
 
 Commands:
   (none)           consume every queue until SIGTERM or Ctrl-C (running jobs finish or are
                    handed back within SHUTDOWN_TIMEOUT_SECS)
+  bench TOOL ...   a tool of scripts/bench.sh (seed, queue, export, grading; see
+                   docs/BENCHMARKS.md), never used in production
 
 Options:
   -h, --help       print this help (no environment needed)
@@ -34,7 +38,8 @@ Configuration comes from the environment; every variable, with its default, is l
 )]
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    match std::env::args().nth(1).as_deref() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
         Some("-h" | "--help" | "help") => {
             print!("{HELP}");
             return Ok(());
@@ -43,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
             println!("worker {}", env!("CARGO_PKG_VERSION"));
             return Ok(());
         }
+        Some("bench") => return bench::run(&args[1..]).await,
         None => {}
         Some(other) => anyhow::bail!("unknown command {other:?} (see `worker --help`)"),
     }

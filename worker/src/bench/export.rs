@@ -1,4 +1,4 @@
-//! `bench export [format] [rows] [runs]`: export rendering; prints one line per run and the
+//! `worker bench export [format] [rows] [runs]`: export rendering; prints one line per run and the
 //! median. `scripts/bench-export.sh` and `scripts/bench.sh` run it under `/usr/bin/time -v`
 //! for peak memory.
 

@@ -1,4 +1,4 @@
-//! `bench grading [runs]`: offline grading time per attempt, a 400-word answer to a bank
+//! `worker bench grading [runs]`: offline grading time per attempt, a 400-word answer to a bank
 //! question graded `runs` times after a warm-up; prints the median and the 99th percentile
 //! in ms.
 

@@ -1,4 +1,4 @@
-//! `bench seed <user_id> <sessions> <questions_per_session> <answer_chars>`: seeds a user's
+//! `worker bench seed <user_id> <sessions> <questions_per_session> <answer_chars>`: seeds a user's
 //! data through the same repository code the api uses (`Sessions::insert`, `Questions::add`
 //! with its cap transaction), without HTTP: 100,000 questions take seconds instead of
 //! minutes. MONGODB_URI and MONGODB_DATABASE from the environment; prints the session ids.
@@ -16,7 +16,7 @@ use futures::{StreamExt, stream};
 
 #[expect(clippy::print_stdout, reason = "prints the seeded session ids")]
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
-    let usage = "bench seed <user_id> <sessions> <questions_per_session> <answer_chars>";
+    let usage = "worker bench seed <user_id> <sessions> <questions_per_session> <answer_chars>";
     let user: ObjectId = args
         .first()
         .ok_or_else(|| anyhow::anyhow!(usage))?

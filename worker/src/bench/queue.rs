@@ -1,4 +1,4 @@
-//! `bench queue [tasks] [memory_tasks] [backlog]`: the queue figures. Reads the worker's
+//! `worker bench queue [tasks] [memory_tasks] [backlog]`: the queue figures. Reads the worker's
 //! variables (REDIS_URL, MONGODB_URI, …) from the environment; prints one `name value` line
 //! per figure.
 //!
