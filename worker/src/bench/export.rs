@@ -46,8 +46,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "docx" => ExportFormat::Docx,
         _ => ExportFormat::Xlsx,
     };
-    let rows: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let runs: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
+    let rows: usize = super::arg(args, 1, 10_000);
+    let runs: usize = super::arg(args, 2, 5);
     let data = sheet(rows);
     // Only PDF needs fonts (the CJK and emoji faces are tens of megabytes).
     let fonts = (format == ExportFormat::Pdf).then(|| Fonts::load(&["/usr/share/fonts".into()]));

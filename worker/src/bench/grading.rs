@@ -12,7 +12,7 @@ use worker::{ai::bank::BANK, grading::offline};
     reason = "a benchmark reports on standard output"
 )]
 pub fn run(args: &[String]) {
-    let runs: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(2_000);
+    let runs: usize = super::arg(args, 0, 2_000);
     let topic = &BANK[0];
     let (question, model, _) = &topic.items[0];
     // 400 words: the model answer, then other answers of the topic, repeated.

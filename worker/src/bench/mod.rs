@@ -32,3 +32,8 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         _ => anyhow::bail!("usage: worker bench seed|queue|export|grading [arguments]"),
     }
 }
+
+/// The optional positional argument `n` of a tool, `default` when absent or unreadable.
+fn arg<T: std::str::FromStr>(args: &[String], n: usize, default: T) -> T {
+    args.get(n).and_then(|v| v.parse().ok()).unwrap_or(default)
+}

@@ -174,9 +174,11 @@ async fn backlog_drain(kv_prefix: &str, jobs: usize) -> anyhow::Result<f64> {
     reason = "a benchmark reports on standard output"
 )]
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
-    let arg =
-        |n: usize, default: usize| args.get(n).and_then(|v| v.parse().ok()).unwrap_or(default);
-    let (tasks, memory_tasks, backlog) = (arg(0, 20_000), arg(1, 100_000), arg(2, 20_000));
+    let (tasks, memory_tasks, backlog) = (
+        super::arg(args, 0, 20_000),
+        super::arg(args, 1, 100_000),
+        super::arg(args, 2, 20_000),
+    );
     let env = Env::process();
     let prefix = format!("bench-{}:", ulid::Ulid::generate());
     let config = RedisConfig {
