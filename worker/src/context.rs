@@ -9,7 +9,9 @@ use std::{
     time::Duration,
 };
 
-use crate::{ai::Ai, config::JobSettings, export::pdf::Fonts, mail::Mailer};
+use crate::{
+    ai::Ai, config::JobSettings, export::pdf::Fonts, jobs::notified::NotifiedFlags, mail::Mailer,
+};
 
 /// Shared handles for job handlers (cheap to clone).
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct JobContext {
     pub font_dirs: Vec<PathBuf>,
     /// The fonts, loaded on the first PDF export.
     pub fonts: Arc<OnceLock<Arc<Fonts>>>,
+    /// Where runs whose owner was notified are flagged.
+    pub notified: NotifiedFlags,
 }
 
 impl JobContext {

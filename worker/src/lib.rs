@@ -40,8 +40,9 @@ pub async fn run(
         storage: storage.clone(),
         timeout: config.common.health_check_timeout,
     };
+    let (notified, flags) = jobs::notified::NotifiedFlags::channel();
     let ctx = JobContext {
-        db,
+        db: db.clone(),
         kv,
         storage,
         mailer: Mailer::new(&config.smtp)?,
@@ -52,6 +53,7 @@ pub async fn run(
         export_retention: config.export_retention,
         font_dirs: config.font_dirs.clone(),
         fonts: std::sync::Arc::default(),
+        notified,
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -83,11 +85,20 @@ pub async fn run(
     let reconciler =
         jobs::reconcile::run_forever(ctx.clone(), config.queue_retention, stop_rx.clone());
     let consume = jobs::consume(&config, ctx, consumers, stop_rx.clone());
+    // The notified flags are written until every job has ended or been handed back.
+    let (jobs_done, flags_done) = tokio::sync::oneshot::channel::<()>();
+    let work = async move {
+        tokio::join!(consume, reconciler);
+        let _ = jobs_done.send(());
+    };
+    let flags = jobs::notified::write_flags(db, flags, async move {
+        let _ = flags_done.await;
+    });
     let probes = deps
         .clone()
         .watch(std::time::Duration::from_secs(15), stop_rx.clone());
     tracing::info!(instance = %config.instance_id, "worker started");
-    let (_, health, (), (), ()) = tokio::join!(signal, health, consume, reconciler, probes);
+    let (_, health, (), (), ()) = tokio::join!(signal, health, work, flags, probes);
     health.context("health server")?;
     Ok(())
 }

@@ -325,13 +325,27 @@ impl Jobs {
     }
 
     /// Tries to start the next attempt for delivery `owner` of task `task_id`.
+    ///
+    /// `seen` is the record as the caller last saw it (after a retry), or `None` for a first
+    /// delivery, which presumes a job still queued at attempt 0. That state is claimed in one
+    /// compare-and-set without reading the record first; only when the record is in
+    /// another state is it read and looked at.
     pub async fn claim(
         &self,
         id: &str,
         task_id: &str,
         owner: &str,
         lease: Duration,
+        seen: Option<&JobRecord>,
     ) -> Result<Claim, Error> {
+        let presumed = seen.map_or((JobStatus::Queued, 0, None), |job| {
+            (job.status, job.attempt, job.started_at)
+        });
+        if presumed.0 == JobStatus::Queued
+            && let Some(job) = self.try_claim(id, task_id, owner, lease, presumed).await?
+        {
+            return Ok(Claim::Run(Box::new(job)));
+        }
         for _ in 0..3 {
             let Some(job) = self.by_id(id).await? else {
                 return Ok(Claim::Missing);
@@ -351,30 +365,8 @@ impl Jobs {
             if job.attempt >= job.max_attempts {
                 return Ok(Claim::Exhausted(Box::new(job)));
             }
-            let entry = doc! { "attempt": job.attempt + 1, "worker": owner, "started_at": now };
-            let claimed = self
-                .col
-                .find_one_and_update(
-                    doc! {
-                        "_id": id, "task_id": task_id,
-                        "status": job.status.as_str(), "attempt": job.attempt,
-                    },
-                    doc! {
-                        "$set": {
-                            "status": JobStatus::Running.as_str(),
-                            "lease_owner": owner,
-                            "lease_until": later(now, lease),
-                            "started_at": job.started_at.unwrap_or(now),
-                            "updated_at": now,
-                        },
-                        "$inc": { "attempt": 1 },
-                        "$push": { "attempts": entry },
-                    },
-                )
-                .return_document(ReturnDocument::After)
-                .timed("jobs.claim")
-                .await?;
-            if let Some(job) = claimed {
+            let state = (job.status, job.attempt, job.started_at);
+            if let Some(job) = self.try_claim(id, task_id, owner, lease, state).await? {
                 return Ok(Claim::Run(Box::new(job)));
             }
             // Someone changed the record between our read and our write: look again.
@@ -384,29 +376,62 @@ impl Jobs {
         })
     }
 
-    /// Extends `owner`'s lease; `false` when it no longer holds the job.
-    pub async fn renew(&self, id: &str, owner: &str, lease: Duration) -> Result<bool, Error> {
+    /// Starts the next attempt if the record is still in `state` (status, attempt, start)
+    /// for `task_id` with an attempt left; the claimed record, or `None` when it was not.
+    async fn try_claim(
+        &self,
+        id: &str,
+        task_id: &str,
+        owner: &str,
+        lease: Duration,
+        (status, attempt, started_at): (JobStatus, i32, Option<DateTime>),
+    ) -> Result<Option<JobRecord>, Error> {
         let now = DateTime::now();
-        let r = self
-            .col
-            .update_one(
-                doc! { "_id": id, "lease_owner": owner, "status": JobStatus::Running.as_str() },
-                doc! { "$set": { "lease_until": later(now, lease), "updated_at": now } },
+        let entry = doc! { "attempt": attempt + 1, "worker": owner, "started_at": now };
+        self.col
+            .find_one_and_update(
+                doc! {
+                    "_id": id, "task_id": task_id, "status": status.as_str(),
+                    "attempt": attempt, "max_attempts": { "$gt": attempt },
+                },
+                doc! {
+                    "$set": {
+                        "status": JobStatus::Running.as_str(),
+                        "lease_owner": owner,
+                        "lease_until": later(now, lease),
+                        "started_at": started_at.unwrap_or(now),
+                        "updated_at": now,
+                    },
+                    "$inc": { "attempt": 1 },
+                    "$push": { "attempts": entry },
+                },
             )
-            .timed("jobs.renew")
-            .await?;
-        Ok(r.matched_count == 1)
+            .return_document(ReturnDocument::After)
+            .timed("jobs.claim")
+            .await
     }
 
-    /// Records progress (0–100) by the lease holder.
-    pub async fn set_progress(&self, id: &str, owner: &str, progress: i32) -> Result<bool, Error> {
+    /// Extends `owner`'s lease, recording `progress` (0–100) too when given; `false` when it
+    /// no longer holds the job.
+    pub async fn renew(
+        &self,
+        id: &str,
+        owner: &str,
+        lease: Duration,
+        progress: Option<i32>,
+    ) -> Result<bool, Error> {
+        let now = DateTime::now();
+        let mut set = doc! { "lease_until": later(now, lease), "updated_at": now };
+        if let Some(progress) = progress {
+            set.insert("progress", progress.clamp(0, 100));
+        }
         let r = self
             .col
             .update_one(
                 doc! { "_id": id, "lease_owner": owner, "status": JobStatus::Running.as_str() },
-                doc! { "$set": { "progress": progress.clamp(0, 100), "updated_at": DateTime::now() } },
+                doc! { "$set": set },
             )
-            .timed("jobs.set_progress")
+            .timed("jobs.renew")
             .await?;
         Ok(r.matched_count == 1)
     }
@@ -593,11 +618,11 @@ impl Jobs {
             .await
     }
 
-    /// Records that the owner was notified of run `run`'s ending.
-    pub async fn mark_notified(&self, id: &str, run: i32) -> Result<(), Error> {
+    /// Records that the owners of these jobs were notified of run `run`'s ending.
+    pub async fn mark_notified(&self, ids: &[&str], run: i32) -> Result<(), Error> {
         self.col
-            .update_one(
-                doc! { "_id": id, "run": run },
+            .update_many(
+                doc! { "_id": { "$in": ids }, "run": run },
                 doc! { "$set": { "notified": true } },
             )
             .timed("jobs.mark_notified")

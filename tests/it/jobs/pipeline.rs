@@ -117,6 +117,45 @@ async fn a_job_runs_once_notifies_once_and_only_its_owner_sees_it() {
     assert_eq!(notifications_for(&app, &ops.access, id).await.len(), 0);
 }
 
+/// Progress reported faster than the worker writes it (steps 300 ms apart; the record is
+/// written at most every 500 ms) still shows on the record while the job runs: only steps
+/// the job reported, never going back, then 100.
+#[tokio::test]
+async fn the_record_shows_progress_while_the_job_runs() {
+    let (vars, email) = ops_env(200);
+    let app = TestApp::spawn_with(vars).await;
+    let _worker = app.spawn_worker().await;
+    let ops = register_operator(&app, &email).await;
+
+    let accepted = probe(&app, &ops.access, probe_body(1_500, 0), None).await;
+    let id = accepted["job_id"].as_str().unwrap();
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let job = loop {
+        let job = app
+            .get_json(&ops.access, &format!("/api/v1/jobs/{id}"))
+            .await;
+        if job["status"] == "running" {
+            seen.push(job["progress"].as_i64().unwrap());
+        }
+        if job["status"] == "succeeded" || tokio::time::Instant::now() > deadline {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["progress"], 100);
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert!(
+        seen.iter().all(|p| [0, 20, 40, 60, 80].contains(p)),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|p| *p > 0),
+        "no progress while running: {seen:?}"
+    );
+}
+
 #[tokio::test]
 async fn retries_back_off_and_a_job_never_exceeds_its_attempts() {
     let (vars, email) = ops_env(400);

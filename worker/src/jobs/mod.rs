@@ -6,6 +6,7 @@ mod export_session;
 mod from_jd;
 mod generate;
 mod grade;
+pub mod notified;
 mod probe;
 pub mod reconcile;
 mod regenerate;

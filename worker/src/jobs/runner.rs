@@ -22,6 +22,7 @@ use common::{
     jobs::JobMessage,
 };
 use rand::Rng;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -57,6 +58,12 @@ macro_rules! retry_on {
 }
 retry_on!(mongodb::error::Error, redis::RedisError);
 
+/// The shortest time between two writes of an attempt's progress to its record. Steps
+/// reported within it share one write (the last step's); the owner's live events carry
+/// every step at once. A job that finishes within it writes no progress at all: its ending
+/// does.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
 /// What a job handler gets: the record, a way to report progress, and the cancellation
 /// that fires when the attempt's lease is lost.
 #[derive(Debug, Clone)]
@@ -66,26 +73,26 @@ pub struct Attempt {
     ctx: JobContext,
     owner: String,
     cancel: CancellationToken,
+    progress: watch::Sender<i32>,
 }
 
 impl Attempt {
-    /// Reports progress (0–100) on the record and to the owner's live events.
+    /// Reports progress (0–100): to the owner's live events now, and to the record with
+    /// the attempt's next write ([`PROGRESS_EVERY`]).
     pub async fn progress(&self, percent: i32) {
-        let jobs = Jobs::new(&self.ctx.db);
-        match jobs.set_progress(&self.job.id, &self.owner, percent).await {
-            Ok(true) => {
-                publish(
-                    &self.ctx,
-                    &self.job,
-                    JobStatus::Running,
-                    percent,
-                    self.job.attempt,
-                )
-                .await;
-            }
-            Ok(false) => tracing::warn!("progress not recorded: the lease was lost"),
-            Err(e) => tracing::warn!(error = %e, "progress not recorded"),
+        if self.lost() {
+            return;
         }
+        let percent = percent.clamp(0, 100);
+        self.progress.send_replace(percent);
+        publish(
+            &self.ctx,
+            &self.job,
+            JobStatus::Running,
+            percent,
+            self.job.attempt,
+        )
+        .await;
     }
 
     /// The job's context.
@@ -110,7 +117,7 @@ impl Attempt {
     /// deleted (its owner deleted the account), and then the attempt is cancelled.
     pub async fn still_held(&self) -> Result<bool, JobError> {
         let held = Jobs::new(&self.ctx.db)
-            .renew(&self.job.id, &self.owner, self.ctx.settings.lease)
+            .renew(&self.job.id, &self.owner, self.ctx.settings.lease, None)
             .await?;
         if !held {
             self.cancel.cancel();
@@ -150,9 +157,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let jobs = Jobs::new(&ctx.db);
     let mut lease_waits = 0;
+    // The record as this delivery last saw it (after a retry): what the next claim presumes.
+    let mut seen: Option<JobRecord> = None;
     loop {
         let job = match jobs
-            .claim(job_id, task_id, owner, ctx.settings.lease)
+            .claim(job_id, task_id, owner, ctx.settings.lease, seen.as_ref())
             .await?
         {
             Claim::Run(job) => *job,
@@ -242,6 +251,7 @@ pub async fn run(
                 if !sleep_unless(wait, shutting_down).await {
                     anyhow::bail!("shutting down between attempts");
                 }
+                seen = Some(after);
             }
             _ => {
                 finished(ctx, &after).await;
@@ -255,27 +265,30 @@ pub async fn run(
 /// attempt cancelled (its outcome belongs to nobody).
 async fn attempt_once(ctx: &JobContext, job: &JobRecord, owner: &str) -> Option<Outcome> {
     let cancel = CancellationToken::new();
+    let (progress, reported) = watch::channel(job.progress);
     let attempt = Attempt {
         job: job.clone(),
         ctx: ctx.clone(),
         owner: owner.to_owned(),
         cancel: cancel.clone(),
+        progress,
     };
-    let renewer = tokio::spawn(keep_lease(
+    let keeper = tokio::spawn(keep_record(
         Jobs::new(&ctx.db),
         job.id.clone(),
         owner.to_owned(),
         ctx.settings.lease,
+        reported,
         cancel.clone(),
     ));
     let result = tokio::select! {
         result = tokio::time::timeout(ctx.settings.attempt_timeout, super::dispatch(&attempt)) => result,
         () = cancel.cancelled() => {
-            renewer.abort();
+            keeper.abort();
             return None;
         }
     };
-    renewer.abort();
+    keeper.abort();
     let last = job.attempt >= job.max_attempts;
     let retry_or_dead = |error: String| {
         if last {
@@ -304,20 +317,40 @@ async fn attempt_once(ctx: &JobContext, job: &JobRecord, owner: &str) -> Option<
     })
 }
 
-/// Renews the lease every third of its length; cancels the attempt when another delivery
-/// holds it now, or when renewals kept failing (MongoDB unreachable) until it ran out.
-async fn keep_lease(
+/// Writes the attempt's record while it runs: renews the lease every third of its length,
+/// and records the progress the handler reports, at most every [`PROGRESS_EVERY`] (with
+/// the lease, in the same write). Cancels the attempt when another delivery holds the job
+/// now, or when writes kept failing (MongoDB unreachable) until the lease ran out.
+async fn keep_record(
     jobs: Jobs,
     id: String,
     owner: String,
     lease: Duration,
+    mut progress: watch::Receiver<i32>,
     cancel: CancellationToken,
 ) {
-    let mut held_until = Instant::now() + lease;
+    // The claim has just written the record.
+    let mut written = Instant::now();
+    let mut held_until = written + lease;
+    let mut reporting = true;
     loop {
-        tokio::time::sleep(lease / 3).await;
-        match jobs.renew(&id, &owner, lease).await {
-            Ok(true) => held_until = Instant::now() + lease,
+        let renew_at = written + lease / 3;
+        tokio::select! {
+            () = tokio::time::sleep_until(renew_at.into()) => {}
+            changed = progress.changed(), if reporting => {
+                if changed.is_err() {
+                    // The handler's side is gone: renew on time only.
+                    reporting = false;
+                    continue;
+                }
+                // Steps reported until then join this write.
+                tokio::time::sleep_until((written + PROGRESS_EVERY).min(renew_at).into()).await;
+            }
+        }
+        let percent = *progress.borrow_and_update();
+        written = Instant::now();
+        match jobs.renew(&id, &owner, lease, Some(percent)).await {
+            Ok(true) => held_until = written + lease,
             Ok(false) => break,
             Err(e) if Instant::now() >= held_until => {
                 tracing::warn!(error = %e, "lease renewal failed until the lease ran out");
@@ -389,7 +422,7 @@ async fn finished(ctx: &JobContext, job: &JobRecord) {
 }
 
 /// Stores the owner's notification of this run's ending (once, however often called) and
-/// publishes it, then marks the job notified. Called when a run ends, and by the reconciler
+/// publishes it, then has the job flagged notified ([`super::notified`]). Called when a run ends, and by the reconciler
 /// for runs whose worker died in between.
 pub async fn notify(ctx: &JobContext, job: &JobRecord) -> anyhow::Result<()> {
     if job.kind.user_facing() {
@@ -419,7 +452,7 @@ pub async fn notify(ctx: &JobContext, job: &JobRecord) -> anyhow::Result<()> {
             }
         }
     }
-    Jobs::new(&ctx.db).mark_notified(&job.id, job.run).await?;
+    ctx.notified.mark(job.id.clone(), job.run);
     Ok(())
 }
 
