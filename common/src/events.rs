@@ -79,25 +79,53 @@ fn stream_key(kv: &Kv, user_id: ObjectId) -> String {
 
 /// Appends `event` to the user's stream; returns its id.
 pub async fn publish(kv: &Kv, user_id: ObjectId, event: &LiveEvent) -> RedisResult<String> {
-    let json = serde_json::to_string(event).expect("events always serialize");
     let key = stream_key(kv, user_id);
     let mut conn = kv.conn();
     let mut pipe = redis::pipe();
-    pipe.atomic()
-        .cmd("XADD")
+    append(pipe.atomic(), &key, event);
+    pipe.cmd("EXPIRE")
         .arg(&key)
+        .arg(STREAM_TTL.as_secs())
+        .ignore();
+    let (id,): (String,) = crate::kv::timed("event_publish", pipe.query_async(&mut conn)).await?;
+    Ok(id)
+}
+
+/// Appends each event to its user's stream, in order, in one round trip (a worker's events
+/// of many jobs). Not atomic: when it fails, some may have been appended.
+pub async fn publish_many(kv: &Kv, events: &[(ObjectId, LiveEvent)]) -> RedisResult<()> {
+    let mut pipe = redis::pipe();
+    let mut keys = std::collections::HashSet::new();
+    for (user_id, event) in events {
+        let key = stream_key(kv, *user_id);
+        append(&mut pipe, &key, event).ignore();
+        keys.insert(key);
+    }
+    for key in keys {
+        pipe.cmd("EXPIRE")
+            .arg(key)
+            .arg(STREAM_TTL.as_secs())
+            .ignore();
+    }
+    let mut conn = kv.conn();
+    crate::kv::timed("event_publish_many", pipe.query_async(&mut conn)).await
+}
+
+/// Adds the `XADD` of `event` to `key` (the stream trimmed to about [`STREAM_MAX_LEN`]).
+fn append<'p>(
+    pipe: &'p mut redis::Pipeline,
+    key: &str,
+    event: &LiveEvent,
+) -> &'p mut redis::Pipeline {
+    let json = serde_json::to_string(event).expect("events always serialize");
+    pipe.cmd("XADD")
+        .arg(key)
         .arg("MAXLEN")
         .arg("~")
         .arg(STREAM_MAX_LEN)
         .arg("*")
         .arg(FIELD)
         .arg(json)
-        .cmd("EXPIRE")
-        .arg(&key)
-        .arg(STREAM_TTL.as_secs())
-        .ignore();
-    let (id,): (String,) = crate::kv::timed("event_publish", pipe.query_async(&mut conn)).await?;
-    Ok(id)
 }
 
 /// Deletes the user's stream (account deletion).

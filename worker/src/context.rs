@@ -10,7 +10,11 @@ use std::{
 };
 
 use crate::{
-    ai::Ai, config::JobSettings, export::pdf::Fonts, jobs::notified::NotifiedFlags, mail::Mailer,
+    ai::Ai,
+    config::JobSettings,
+    export::pdf::Fonts,
+    jobs::{live::LiveEvents, notified::NotifiedFlags},
+    mail::Mailer,
 };
 
 /// Shared handles for job handlers (cheap to clone).
@@ -40,6 +44,8 @@ pub struct JobContext {
     pub fonts: Arc<OnceLock<Arc<Fonts>>>,
     /// Where runs whose owner was notified are flagged.
     pub notified: NotifiedFlags,
+    /// Where the owners' live events are published.
+    pub events: LiveEvents,
 }
 
 impl JobContext {

@@ -18,7 +18,12 @@ use anyhow::Context;
 use common::{health::Dependencies, kv::Kv, storage::Storage};
 use poem::{Server, listener::TcpAcceptor};
 
-use crate::{config::WorkerConfig, context::JobContext, mail::Mailer};
+use crate::{
+    config::WorkerConfig,
+    context::JobContext,
+    jobs::{batched::write_batches, live, notified},
+    mail::Mailer,
+};
 
 /// Runs every queue consumer and the health server until `shutdown` resolves, then lets
 /// running jobs finish (up to the configured timeout) and exits.
@@ -41,8 +46,9 @@ pub async fn run(
         timeout: config.common.health_check_timeout,
     };
     let (notified, flags) = jobs::notified::NotifiedFlags::channel();
+    let (events, live) = jobs::live::LiveEvents::channel();
     let ctx = JobContext {
-        db: db.clone(),
+        db,
         kv,
         storage,
         mailer: Mailer::new(&config.smtp)?,
@@ -54,7 +60,9 @@ pub async fn run(
         font_dirs: config.font_dirs.clone(),
         fonts: std::sync::Arc::default(),
         notified,
+        events,
     };
+    let (flags_kv, flags_db) = (ctx.kv.clone(), ctx.db.clone());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signal = async move {
@@ -85,20 +93,31 @@ pub async fn run(
     let reconciler =
         jobs::reconcile::run_forever(ctx.clone(), config.queue_retention, stop_rx.clone());
     let consume = jobs::consume(&config, ctx, consumers, stop_rx.clone());
-    // The notified flags are written until every job has ended or been handed back.
-    let (jobs_done, flags_done) = tokio::sync::oneshot::channel::<()>();
-    let work = async move {
-        tokio::join!(consume, reconciler);
-        let _ = jobs_done.send(());
+    // Flags and events are written until every job has ended or been handed back.
+    let jobs_done = tokio_util::sync::CancellationToken::new();
+    let work = {
+        let jobs_done = jobs_done.clone();
+        async move {
+            tokio::join!(consume, reconciler);
+            jobs_done.cancel();
+        }
     };
-    let flags = jobs::notified::write_flags(db, flags, async move {
-        let _ = flags_done.await;
-    });
+    let records = common::db::jobs::Jobs::new(&flags_db);
+    let batches = async {
+        tokio::join!(
+            write_batches(flags, notified::BATCH, jobs_done.cancelled(), |batch| {
+                notified::write(&records, batch)
+            }),
+            write_batches(live, live::BATCH, jobs_done.cancelled(), |batch| {
+                live::write(&flags_kv, batch)
+            }),
+        )
+    };
     let probes = deps
         .clone()
         .watch(std::time::Duration::from_secs(15), stop_rx.clone());
     tracing::info!(instance = %config.instance_id, "worker started");
-    let (_, health, (), (), ()) = tokio::join!(signal, health, work, flags, probes);
+    let (_, health, (), _, ()) = tokio::join!(signal, health, work, batches, probes);
     health.context("health server")?;
     Ok(())
 }

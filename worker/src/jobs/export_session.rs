@@ -44,7 +44,7 @@ async fn run(attempt: &Attempt, p: ExportPayload) -> Result<ExportOutput, JobErr
         .ok_or_else(|| JobError::permanent("the session no longer exists"))?;
     let questions = Questions::new(&ctx.db).in_order(session_id).await?;
     let count = i32::try_from(questions.len()).unwrap_or(i32::MAX);
-    attempt.progress(20).await;
+    attempt.progress(20);
 
     let now = DateTime::now();
     let filename = export::filename(&session, now, p.format);
@@ -72,7 +72,7 @@ async fn run(attempt: &Attempt, p: ExportPayload) -> Result<ExportOutput, JobErr
             .await
             .map_err(|e| JobError::Retry(anyhow::anyhow!("the renderer stopped: {e}")))?
             .map_err(|e| JobError::Permanent(e.context("the file could not be rendered")))?;
-    attempt.progress(60).await;
+    attempt.progress(60);
 
     let key = format!(
         "exports/{}/{}/{}.{}",
@@ -92,7 +92,7 @@ async fn run(attempt: &Attempt, p: ExportPayload) -> Result<ExportOutput, JobErr
         .await
         .context("the file store did not accept the export")
         .map_err(JobError::Retry)?;
-    attempt.progress(90).await;
+    attempt.progress(90);
 
     let retention = i64::try_from(ctx.export_retention.as_millis()).unwrap_or(i64::MAX);
     let record = ExportRecord {

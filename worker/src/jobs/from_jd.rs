@@ -53,9 +53,9 @@ async fn run(
     let (session, extracted_by) = match sessions.get(job.user_id, id).await? {
         Some(session) => (session, None),
         None => {
-            attempt.progress(5).await;
+            attempt.progress(5);
             let (found, by) = extract(attempt, &p.text).await?;
-            attempt.progress(25).await;
+            attempt.progress(25);
             let now = DateTime::now();
             let session = Session {
                 id,
@@ -82,7 +82,7 @@ async fn run(
         }
     };
     Jobs::new(&ctx.db).set_session(&job.id, id).await?;
-    attempt.progress(30).await;
+    attempt.progress(30);
     let generated = fill(
         attempt,
         id,

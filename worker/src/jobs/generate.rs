@@ -234,7 +234,7 @@ pub(super) async fn fill(
             cached: None,
         });
     }
-    attempt.progress(10).await;
+    attempt.progress(10);
 
     // Jobs of one session running at once can pick the same candidate (from the cache, or
     // a provider repeating itself); the unique index lets one of them have it. The loser
@@ -260,7 +260,7 @@ pub(super) async fn fill(
         let brief = view.brief(topics, p.difficulty, want);
         let use_cache = round == 0 && job.attempt == 1;
         let batch = batch(attempt, &brief, &view.taken, use_cache).await?;
-        attempt.progress(60).await;
+        attempt.progress(60);
 
         let checked = ai::check(
             &batch.candidates,
@@ -321,7 +321,7 @@ pub(super) async fn fill(
         )));
     }
     common::db::analytics::invalidate(&ctx.kv, job.user_id).await;
-    attempt.progress(95).await;
+    attempt.progress(95);
     let mut ids = before;
     ids.extend(added.inserted.iter().map(|q| q.id.to_hex()));
     Ok(GenerateOutput {

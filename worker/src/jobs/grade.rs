@@ -53,13 +53,13 @@ async fn run(attempt: &Attempt, p: GradePayload) -> Result<GradeOutput, JobError
         attempts.discard(record.id).await?;
         return Err(JobError::permanent("the question no longer exists"));
     };
-    attempt.progress(10).await;
+    attempt.progress(10);
     let task = Task {
         question: &question,
         answer: &record.answer,
     };
     let grade = grade(attempt, &task).await?;
-    attempt.progress(90).await;
+    attempt.progress(90);
     if attempt.lost() {
         return Err(JobError::Retry(anyhow::anyhow!(
             "the attempt's lease was lost"

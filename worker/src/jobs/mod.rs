@@ -1,11 +1,13 @@
 //! Every queue the worker consumes, registered in one place, and the dispatch from a job's
 //! kind to its handler.
 
+pub mod batched;
 pub mod consumers;
 mod export_session;
 mod from_jd;
 mod generate;
 mod grade;
+pub mod live;
 pub mod notified;
 mod probe;
 pub mod reconcile;

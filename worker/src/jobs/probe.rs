@@ -37,7 +37,7 @@ async fn run(attempt: &Attempt, p: ProbePayload) -> Result<ProbeOutput, JobError
         tokio::time::sleep(Duration::from_millis(p.work_ms / steps)).await;
         let percent = i32::try_from(step * 100 / steps).unwrap_or(100);
         if step < steps {
-            attempt.progress(percent).await;
+            attempt.progress(percent);
         }
     }
     if u32::try_from(attempt.job.attempt).unwrap_or(0) <= p.fail_attempts {

@@ -37,7 +37,7 @@ async fn run(attempt: &Attempt, p: RegeneratePayload) -> Result<RegenerateOutput
         });
     }
     let view = load(attempt, current.session_id).await?;
-    attempt.progress(10).await;
+    attempt.progress(10);
     let mut topics = view.session.topics.clone();
     if !current.category.is_empty() {
         topics.insert(0, current.category.clone());
@@ -45,7 +45,7 @@ async fn run(attempt: &Attempt, p: RegeneratePayload) -> Result<RegenerateOutput
     // A few candidates, so that one survives validation and de-duplication.
     let brief = view.brief(topics, Some(current.difficulty), 3);
     let batch = batch(attempt, &brief, &view.taken, attempt.job.attempt == 1).await?;
-    attempt.progress(60).await;
+    attempt.progress(60);
     let checked = ai::check(
         &batch.candidates,
         batch.origin.source(),

@@ -18,7 +18,7 @@ use common::{
         notifications::Notifications,
     },
     domain::job::{JobKind, JobRecord, JobStatus, Notification},
-    events::{self, LiveEvent},
+    events::LiveEvent,
     jobs::JobMessage,
 };
 use rand::Rng;
@@ -77,9 +77,9 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    /// Reports progress (0–100): to the owner's live events now, and to the record with
-    /// the attempt's next write ([`PROGRESS_EVERY`]).
-    pub async fn progress(&self, percent: i32) {
+    /// Reports progress (0–100): to the owner's live events at once ([`super::live`]), and
+    /// to the record with the attempt's next write ([`PROGRESS_EVERY`]).
+    pub fn progress(&self, percent: i32) {
         if self.lost() {
             return;
         }
@@ -91,8 +91,7 @@ impl Attempt {
             JobStatus::Running,
             percent,
             self.job.attempt,
-        )
-        .await;
+        );
     }
 
     /// The job's context.
@@ -203,7 +202,7 @@ pub async fn run(
             attempt = job.attempt,
             "attempt started"
         );
-        publish(ctx, &job, JobStatus::Running, job.progress, job.attempt).await;
+        publish(ctx, &job, JobStatus::Running, job.progress, job.attempt);
 
         let started = Instant::now();
         let Some(outcome) = attempt_once(ctx, &job, owner).await else {
@@ -247,7 +246,7 @@ pub async fn run(
                     ?wait,
                     "attempt failed; retrying"
                 );
-                publish(ctx, &after, JobStatus::Queued, after.progress, job.attempt).await;
+                publish(ctx, &after, JobStatus::Queued, after.progress, job.attempt);
                 if !sleep_unless(wait, shutting_down).await {
                     anyhow::bail!("shutting down between attempts");
                 }
@@ -414,7 +413,7 @@ async fn finished(ctx: &JobContext, job: &JobRecord) {
         metrics::histogram!("job_duration_seconds", "kind" => kind).record(secs);
     }
     tracing::info!(job_id = %job.id, kind, outcome, attempts = job.attempt, "job finished");
-    publish(ctx, job, job.status, job.progress, job.attempt).await;
+    publish(ctx, job, job.status, job.progress, job.attempt);
     if let Err(e) = notify(ctx, job).await {
         // The reconciler notices `notified: false` and tries again.
         tracing::warn!(job_id = %job.id, error = %e, "owner not notified yet");
@@ -447,12 +446,10 @@ pub async fn notify(ctx: &JobContext, job: &JobRecord) -> anyhow::Result<()> {
                 status: job.status,
                 message: notification.message,
             };
-            if let Err(e) = events::publish(&ctx.kv, job.user_id, &event).await {
-                tracing::warn!(error = %e, "notification event not published");
-            }
+            ctx.events.send((job.user_id, event));
         }
     }
-    ctx.notified.mark(job.id.clone(), job.run);
+    ctx.notified.send((job.id.clone(), job.run));
     Ok(())
 }
 
@@ -476,27 +473,21 @@ fn message(job: &JobRecord) -> String {
     }
 }
 
-/// Appends a job event to the owner's stream (best effort: the record is authoritative).
-async fn publish(
-    ctx: &JobContext,
-    job: &JobRecord,
-    status: JobStatus,
-    progress: i32,
-    attempt: i32,
-) {
+/// Appends a job event to the owner's stream (best effort, in a batch: [`super::live`]).
+fn publish(ctx: &JobContext, job: &JobRecord, status: JobStatus, progress: i32, attempt: i32) {
     if !job.kind.user_facing() {
         return;
     }
-    let event = LiveEvent::Job {
-        job_id: job.id.clone(),
-        kind: job.kind,
-        status,
-        progress,
-        attempt,
-    };
-    if let Err(e) = events::publish(&ctx.kv, job.user_id, &event).await {
-        tracing::warn!(error = %e, "job event not published");
-    }
+    ctx.events.send((
+        job.user_id,
+        LiveEvent::Job {
+            job_id: job.id.clone(),
+            kind: job.kind,
+            status,
+            progress,
+            attempt,
+        },
+    ));
 }
 
 #[cfg(test)]

@@ -185,6 +185,9 @@ pub fn deserialize_with_meta(data: Vec<redis::Value>) -> Result<Vec<CompactTask>
     Ok(result)
 }
 
+static FETCH_NEXT_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../lua/fetch_next.lua")));
+
 /// Manually fetch the next set of jobs
 pub async fn fetch_next<C>(
     conn: &mut C,
@@ -194,7 +197,7 @@ pub async fn fetch_next<C>(
 where
     C: ConnectionLike,
 {
-    let fetch_jobs = redis::Script::new(include_str!("../../lua/fetch_next.lua"));
+    let fetch_jobs = &*FETCH_NEXT_SCRIPT;
     let workers_set = config.workers_set();
     let active_jobs_list = config.active_jobs_list();
     let job_data_hash = config.job_data_hash();

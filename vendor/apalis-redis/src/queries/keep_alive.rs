@@ -3,6 +3,9 @@ use redis::aio::ConnectionLike;
 
 use crate::{Config, error::Error, queries::current_timestamp};
 
+static KEEP_ALIVE_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("../../lua/keep_alive.lua")));
+
 pub(crate) async fn keep_alive<Conn>(
     conn: &mut Conn,
     worker: &WorkerContext,
@@ -11,7 +14,7 @@ pub(crate) async fn keep_alive<Conn>(
 where
     Conn: ConnectionLike,
 {
-    let keep_alive = redis::Script::new(include_str!("../../lua/keep_alive.lua"));
+    let keep_alive = &*KEEP_ALIVE_SCRIPT;
 
     let workers_set = config.workers_set();
 
