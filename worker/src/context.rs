@@ -13,7 +13,7 @@ use crate::{
     ai::Ai,
     config::JobSettings,
     export::pdf::Fonts,
-    jobs::{live::LiveEvents, notified::NotifiedFlags},
+    jobs::{live::LiveEvents, notified::Endings},
     mail::Mailer,
 };
 
@@ -42,8 +42,8 @@ pub struct JobContext {
     pub font_dirs: Vec<PathBuf>,
     /// The fonts, loaded on the first PDF export.
     pub fonts: Arc<OnceLock<Arc<Fonts>>>,
-    /// Where runs whose owner was notified are flagged.
-    pub notified: NotifiedFlags,
+    /// Where ended runs are handed over to be told (notification, event, flag).
+    pub endings: Endings,
     /// Where the owners' live events are published.
     pub events: LiveEvents,
 }

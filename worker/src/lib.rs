@@ -45,7 +45,7 @@ pub async fn run(
         storage: storage.clone(),
         timeout: config.common.health_check_timeout,
     };
-    let (notified, flags) = jobs::notified::NotifiedFlags::channel();
+    let (endings, ended) = notified::Endings::channel();
     let (events, live) = jobs::live::LiveEvents::channel();
     let ctx = JobContext {
         db,
@@ -59,10 +59,15 @@ pub async fn run(
         export_retention: config.export_retention,
         font_dirs: config.font_dirs.clone(),
         fonts: std::sync::Arc::default(),
-        notified,
+        endings,
+        events: events.clone(),
+    };
+    let stores = notified::Stores {
+        jobs: common::db::jobs::Jobs::new(&ctx.db),
+        notifications: common::db::notifications::Notifications::new(&ctx.db),
         events,
     };
-    let (flags_kv, flags_db) = (ctx.kv.clone(), ctx.db.clone());
+    let events_kv = ctx.kv.clone();
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signal = async move {
@@ -93,7 +98,8 @@ pub async fn run(
     let reconciler =
         jobs::reconcile::run_forever(ctx.clone(), config.queue_retention, stop_rx.clone());
     let consume = jobs::consume(&config, ctx, consumers, stop_rx.clone());
-    // Flags and events are written until every job has ended or been handed back.
+    // Endings and events are written until every job has ended or been handed back; the
+    // events of the last endings after those.
     let jobs_done = tokio_util::sync::CancellationToken::new();
     let work = {
         let jobs_done = jobs_done.clone();
@@ -102,14 +108,18 @@ pub async fn run(
             jobs_done.cancel();
         }
     };
-    let records = common::db::jobs::Jobs::new(&flags_db);
+    let endings_done = tokio_util::sync::CancellationToken::new();
     let batches = async {
         tokio::join!(
-            write_batches(flags, notified::BATCH, jobs_done.cancelled(), |batch| {
-                notified::write(&records, batch)
-            }),
-            write_batches(live, live::BATCH, jobs_done.cancelled(), |batch| {
-                live::write(&flags_kv, batch)
+            async {
+                write_batches(ended, notified::BATCH, jobs_done.cancelled(), |batch| {
+                    notified::write(&stores, batch)
+                })
+                .await;
+                endings_done.cancel();
+            },
+            write_batches(live, live::BATCH, endings_done.cancelled(), |batch| {
+                live::write(&events_kv, batch)
             }),
         )
     };

@@ -4,7 +4,7 @@
 use bson::{Document, doc, oid::ObjectId};
 use mongodb::{Collection, Database, error::Error};
 
-use super::{Timed, is_duplicate_key, sessions::ListError};
+use super::{Timed, sessions::ListError};
 use crate::{
     domain::job::Notification,
     pagination::{Cursor, Page},
@@ -31,6 +31,17 @@ impl super::Newest for Notification {
     }
 }
 
+/// What [`Notifications::insert_each_once`] did with one notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Stored now.
+    Now,
+    /// Its job run was notified already (nothing stored).
+    Already,
+    /// Not stored (try again later).
+    Failed,
+}
+
 /// Notification storage.
 #[derive(Debug, Clone)]
 pub struct Notifications {
@@ -45,18 +56,38 @@ impl Notifications {
         }
     }
 
-    /// Stores `n` unless its job run was already notified; `true` when stored now.
-    pub async fn insert_once(&self, n: &Notification) -> Result<bool, Error> {
+    /// Stores each of `ns` unless its job run was already notified, in one round trip;
+    /// what happened to each, in order. `Err` when nothing is known to have been stored.
+    pub async fn insert_each_once(&self, ns: &[Notification]) -> Result<Vec<Stored>, Error> {
+        use mongodb::error::ErrorKind;
+        if ns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut stored = vec![Stored::Now; ns.len()];
         match self
             .col
-            .insert_one(n)
-            .timed("notifications.insert_once")
+            .insert_many(ns)
+            .ordered(false)
+            .timed("notifications.insert_each_once")
             .await
         {
-            Ok(_) => Ok(true),
-            Err(e) if is_duplicate_key(&e) => Ok(false),
-            Err(e) => Err(e),
+            Ok(_) => {}
+            Err(e) => match &*e.kind {
+                ErrorKind::InsertMany(failure) if failure.write_concern_error.is_none() => {
+                    for error in failure.write_errors.iter().flatten() {
+                        if let Some(slot) = stored.get_mut(error.index) {
+                            *slot = if error.code == 11000 {
+                                Stored::Already
+                            } else {
+                                Stored::Failed
+                            };
+                        }
+                    }
+                }
+                _ => return Err(e),
+            },
         }
+        Ok(stored)
     }
 
     /// The user's notifications, newest first, optionally only unread ones.

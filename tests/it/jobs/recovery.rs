@@ -76,3 +76,42 @@ async fn the_reconciler_enqueues_a_job_that_never_reached_the_queue() {
     );
     assert_eq!(probe_marks(&app, &job.id).await, 1);
 }
+
+/// The notifications of runs that ended together are stored in one round trip, each once:
+/// a run notified before (a reconciler's second try) is reported as such and not stored
+/// again, the others are stored, and the order of the answers is the order of the batch.
+#[tokio::test]
+async fn a_batch_of_notifications_stores_each_run_once() {
+    use common::{
+        db::notifications::{Notifications, Stored},
+        domain::job::{JobKind, JobStatus, Notification},
+    };
+    let app = TestApp::spawn().await;
+    let store = Notifications::new(&app.db().await);
+    let user_id = bson::oid::ObjectId::new();
+    let note = |job: &str, run: i32| Notification {
+        id: bson::oid::ObjectId::new(),
+        user_id,
+        job_id: job.to_owned(),
+        run,
+        kind: JobKind::Probe,
+        status: JobStatus::Succeeded,
+        message: format!("{job} run {run}"),
+        read: false,
+        created_at: bson::DateTime::now(),
+    };
+    assert_eq!(
+        store.insert_each_once(&[note("a", 1)]).await.unwrap(),
+        [Stored::Now]
+    );
+    let batch = [note("b", 1), note("a", 1), note("a", 2), note("b", 1)];
+    assert_eq!(
+        store.insert_each_once(&batch).await.unwrap(),
+        [Stored::Now, Stored::Already, Stored::Now, Stored::Already]
+    );
+    let page = store.list(user_id, false, None, 10).await.unwrap();
+    let mut stored: Vec<&str> = page.items.iter().map(|n| n.message.as_str()).collect();
+    stored.sort_unstable();
+    assert_eq!(stored, ["a run 1", "a run 2", "b run 1"]);
+    assert_eq!(store.insert_each_once(&[]).await.unwrap(), []);
+}

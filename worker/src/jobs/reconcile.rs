@@ -42,7 +42,7 @@ pub async fn pass(ctx: &JobContext) -> anyhow::Result<usize> {
     // Runs that ended without their notification (the worker died in between).
     for job in jobs.unnotified(before, 100).await? {
         tracing::warn!(job_id = %job.id, "notifying the owner of a job that ended unannounced");
-        super::runner::notify(ctx, &job).await?;
+        super::runner::notify(ctx, &job);
     }
     Ok(pushed)
 }

@@ -13,10 +13,7 @@ use std::time::{Duration, Instant};
 use apalis::prelude::{BoxDynError, Data, TaskId, WorkerContext};
 use bson::{DateTime, oid::ObjectId};
 use common::{
-    db::{
-        jobs::{Claim, Jobs, Outcome},
-        notifications::Notifications,
-    },
+    db::jobs::{Claim, Jobs, Outcome},
     domain::job::{JobKind, JobRecord, JobStatus, Notification},
     events::LiveEvent,
     jobs::JobMessage,
@@ -26,6 +23,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::notified::Ended;
 use crate::context::JobContext;
 
 /// How an attempt failed.
@@ -414,43 +412,30 @@ async fn finished(ctx: &JobContext, job: &JobRecord) {
     }
     tracing::info!(job_id = %job.id, kind, outcome, attempts = job.attempt, "job finished");
     publish(ctx, job, job.status, job.progress, job.attempt);
-    if let Err(e) = notify(ctx, job).await {
-        // The reconciler notices `notified: false` and tries again.
-        tracing::warn!(job_id = %job.id, error = %e, "owner not notified yet");
-    }
+    notify(ctx, job);
 }
 
-/// Stores the owner's notification of this run's ending (once, however often called) and
-/// publishes it, then has the job flagged notified ([`super::notified`]). Called when a run ends, and by the reconciler
-/// for runs whose worker died in between.
-pub async fn notify(ctx: &JobContext, job: &JobRecord) -> anyhow::Result<()> {
-    if job.kind.user_facing() {
-        let notification = Notification {
-            id: ObjectId::new(),
-            user_id: job.user_id,
-            job_id: job.id.clone(),
-            run: job.run,
-            kind: job.kind,
-            status: job.status,
-            message: message(job),
-            read: false,
-            created_at: DateTime::now(),
-        };
-        if Notifications::new(&ctx.db)
-            .insert_once(&notification)
-            .await?
-        {
-            let event = LiveEvent::Notification {
-                id: notification.id.to_hex(),
-                job_id: job.id.clone(),
-                status: job.status,
-                message: notification.message,
-            };
-            ctx.events.send((job.user_id, event));
-        }
-    }
-    ctx.notified.send((job.id.clone(), job.run));
-    Ok(())
+/// Hands the run's ending over to be told: the owner's notification (stored once, however
+/// often this is called), its live event and the record's `notified` flag, written in a
+/// batch ([`super::notified`]). Called when a run ends, and by the reconciler for runs
+/// whose flag stayed false.
+pub fn notify(ctx: &JobContext, job: &JobRecord) {
+    let notification = job.kind.user_facing().then(|| Notification {
+        id: ObjectId::new(),
+        user_id: job.user_id,
+        job_id: job.id.clone(),
+        run: job.run,
+        kind: job.kind,
+        status: job.status,
+        message: message(job),
+        read: false,
+        created_at: DateTime::now(),
+    });
+    ctx.endings.send(Ended {
+        job_id: job.id.clone(),
+        run: job.run,
+        notification,
+    });
 }
 
 /// The notification's text.
