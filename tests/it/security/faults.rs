@@ -517,6 +517,20 @@ async fn sigterm_to_a_worker_mid_job_still_completes_the_job_once() {
     let _second = Proc::start("worker", vars).await;
     let status = first.wait_exit(Duration::from_secs(40)).await;
     assert!(status.success(), "worker exited with {status}");
+    // When it finished the job while stopping, the ending's batched writes (notification,
+    // `notified` flag) were done before it exited: nothing is left to the reconciler.
+    let record = app
+        .db()
+        .await
+        .collection::<bson::Document>("jobs")
+        .find_one(bson::doc! { "_id": &id })
+        .await
+        .unwrap()
+        .unwrap();
+    if record.get_str("status") == Ok("succeeded") {
+        assert_eq!(record.get_bool("notified"), Ok(true), "{record}");
+        assert_eq!(notifications_for(&app, &ops.access, &id).await.len(), 1);
+    }
 
     let job = wait_finished(&app, &ops.access, &id, Duration::from_secs(60)).await;
     assert_eq!(job["status"], "succeeded", "{job}");
