@@ -34,7 +34,10 @@ async fn run(attempt: &Attempt, p: ProbePayload) -> Result<ProbeOutput, JobError
     }
     let steps = 5u64;
     for step in 1..=steps {
-        tokio::time::sleep(Duration::from_millis(p.work_ms / steps)).await;
+        if p.work_ms > 0 {
+            // Even a zero-length sleep waits for the timer's next tick (about 1 ms).
+            tokio::time::sleep(Duration::from_millis(p.work_ms / steps)).await;
+        }
         let percent = i32::try_from(step * 100 / steps).unwrap_or(100);
         if step < steps {
             attempt.progress(percent);
