@@ -18,12 +18,7 @@ use anyhow::Context;
 use common::{health::Dependencies, kv::Kv, storage::Storage};
 use poem::{Server, listener::TcpAcceptor};
 
-use crate::{
-    config::WorkerConfig,
-    context::JobContext,
-    jobs::{batched::write_batches, live, notified},
-    mail::Mailer,
-};
+use crate::{config::WorkerConfig, context::JobContext, mail::Mailer};
 
 /// Runs every queue consumer and the health server until `shutdown` resolves, then lets
 /// running jobs finish (up to the configured timeout) and exits.
@@ -45,7 +40,7 @@ pub async fn run(
         storage: storage.clone(),
         timeout: config.common.health_check_timeout,
     };
-    let (endings, ended) = notified::Endings::channel();
+    let (endings, ended) = jobs::notified::Endings::channel();
     let (events, live) = jobs::live::LiveEvents::channel();
     let ctx = JobContext {
         db,
@@ -62,12 +57,13 @@ pub async fn run(
         endings,
         events: events.clone(),
     };
-    let stores = notified::Stores {
-        jobs: common::db::jobs::Jobs::new(&ctx.db),
-        notifications: common::db::notifications::Notifications::new(&ctx.db),
+    let follow_ups = jobs::FollowUps {
+        ended,
+        live,
         events,
+        db: ctx.db.clone(),
+        kv: ctx.kv.clone(),
     };
-    let events_kv = ctx.kv.clone();
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let signal = async move {
@@ -98,8 +94,6 @@ pub async fn run(
     let reconciler =
         jobs::reconcile::run_forever(ctx.clone(), config.queue_retention, stop_rx.clone());
     let consume = jobs::consume(&config, ctx, consumers, stop_rx.clone());
-    // Endings and events are written until every job has ended or been handed back; the
-    // events of the last endings after those.
     let jobs_done = tokio_util::sync::CancellationToken::new();
     let work = {
         let jobs_done = jobs_done.clone();
@@ -108,26 +102,12 @@ pub async fn run(
             jobs_done.cancel();
         }
     };
-    let endings_done = tokio_util::sync::CancellationToken::new();
-    let batches = async {
-        tokio::join!(
-            async {
-                write_batches(ended, notified::BATCH, jobs_done.cancelled(), |batch| {
-                    notified::write(&stores, batch)
-                })
-                .await;
-                endings_done.cancel();
-            },
-            write_batches(live, live::BATCH, endings_done.cancelled(), |batch| {
-                live::write(&events_kv, batch)
-            }),
-        )
-    };
+    let batches = follow_ups.write_until(jobs_done.cancelled());
     let probes = deps
         .clone()
         .watch(std::time::Duration::from_secs(15), stop_rx.clone());
     tracing::info!(instance = %config.instance_id, "worker started");
-    let (_, health, (), _, ()) = tokio::join!(signal, health, work, batches, probes);
+    let (_, health, (), (), ()) = tokio::join!(signal, health, work, batches, probes);
     health.context("health server")?;
     Ok(())
 }

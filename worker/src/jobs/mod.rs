@@ -18,14 +18,21 @@ pub mod vacuum;
 
 use std::future::Future;
 
-use bson::Document;
+use bson::{Document, oid::ObjectId};
 use common::{
+    db::{jobs::Jobs, notifications::Notifications},
     domain::job::JobKind,
+    events::LiveEvent,
     jobs::{
         ExportSession, GenerateQuestions, GradeAttempt, JobSpec, Probe, RegenerateQuestion,
         SendEmail, SessionFromJobDescription, queues,
     },
+    kv::Kv,
 };
+
+use mongodb::Database;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::{config::WorkerConfig, context::JobContext};
 
@@ -78,6 +85,47 @@ pub fn queue_specs(config: &WorkerConfig) -> Vec<QueueSpec> {
     .into_iter()
     .map(|(queue, concurrency)| QueueSpec { queue, concurrency })
     .collect()
+}
+
+/// What ended runs hand over, and where it is written: notifications and flags
+/// ([`notified`]) and the owners' live events ([`live`]), in batches.
+#[derive(Debug)]
+pub struct FollowUps {
+    /// Ended runs, from [`notified::Endings`].
+    pub ended: mpsc::UnboundedReceiver<notified::Ended>,
+    /// Live events, from [`live::LiveEvents`].
+    pub live: mpsc::UnboundedReceiver<(ObjectId, LiveEvent)>,
+    /// Where the notifications' own events go.
+    pub events: live::LiveEvents,
+    /// MongoDB.
+    pub db: Database,
+    /// Redis.
+    pub kv: Kv,
+}
+
+impl FollowUps {
+    /// Writes them until `jobs_done` resolves (every job has ended or been handed back),
+    /// then what is left: the endings first, then the events, the last endings' included.
+    pub async fn write_until(self, jobs_done: impl Future<Output = ()>) {
+        let stores = notified::Stores {
+            jobs: Jobs::new(&self.db),
+            notifications: Notifications::new(&self.db),
+            events: self.events,
+        };
+        let endings_done = CancellationToken::new();
+        tokio::join!(
+            async {
+                batched::write_batches(self.ended, notified::BATCH, jobs_done, |batch| {
+                    notified::write(&stores, batch)
+                })
+                .await;
+                endings_done.cancel();
+            },
+            batched::write_batches(self.live, live::BATCH, endings_done.cancelled(), |batch| {
+                live::write(&self.kv, batch)
+            }),
+        );
+    }
 }
 
 /// Runs a supervised consumer per queue until `stop` turns true, then gives running jobs
