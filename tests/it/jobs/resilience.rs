@@ -60,8 +60,19 @@ async fn kv_of(vars: &HashMap<String, String>) -> Kv {
     .unwrap()
 }
 
-/// A probe started after `fault` finishes within 30 s.
+/// A probe started after `fault` finishes within 30 s, and its owner's event stream, opened
+/// before it started, carries its progress, its ending and its notification: the worker's
+/// batched writers of events and notifications kept working through the fault too.
 async fn probe_after(app: &TestApp, token: &str, fault: &str) {
+    // Like an SSE client, reconnect while the api's Redis connection is coming back.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut stream = loop {
+        let resp = request(app, token, None).await;
+        if resp.status() == 200 || tokio::time::Instant::now() > deadline {
+            break Stream::from_response(resp);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let accepted = probe(app, token, probe_body(200, 0), None).await;
     let id = accepted["job_id"].as_str().unwrap();
     let job = wait_job(app, token, id, Duration::from_secs(30), |j| {
@@ -69,6 +80,18 @@ async fn probe_after(app: &TestApp, token: &str, fault: &str) {
     })
     .await;
     assert_eq!(job["status"], "succeeded", "after {fault}: {job}");
+    let events = stream
+        .until(|e| e.event == "notification" && e.data["job_id"] == id)
+        .await;
+    let ours = |status: &str| {
+        events
+            .iter()
+            .any(|e| e.event == "job" && e.data["job_id"] == id && e.data["status"] == status)
+    };
+    assert!(
+        ours("running") && ours("succeeded"),
+        "after {fault}: {events:?}"
+    );
 }
 
 /// Redis restarted with its data, restarted empty, stalled for 6 s and with every client
