@@ -58,7 +58,7 @@ impl Notifications {
 
     /// Stores each of `ns` unless its job run was already notified, in one round trip;
     /// what happened to each, in order. `Err` when nothing is known to have been stored.
-    pub async fn insert_each_once(&self, ns: &[Notification]) -> Result<Vec<Stored>, Error> {
+    pub async fn insert_each_once(&self, ns: &[&Notification]) -> Result<Vec<Stored>, Error> {
         use mongodb::error::ErrorKind;
         if ns.is_empty() {
             return Ok(Vec::new());
@@ -66,7 +66,7 @@ impl Notifications {
         let mut stored = vec![Stored::Now; ns.len()];
         match self
             .col
-            .insert_many(ns)
+            .insert_many(ns.iter().copied())
             .ordered(false)
             .timed("notifications.insert_each_once")
             .await

@@ -101,12 +101,15 @@ async fn a_batch_of_notifications_stores_each_run_once() {
         created_at: bson::DateTime::now(),
     };
     assert_eq!(
-        store.insert_each_once(&[note("a", 1)]).await.unwrap(),
+        store.insert_each_once(&[&note("a", 1)]).await.unwrap(),
         [Stored::Now]
     );
     let batch = [note("b", 1), note("a", 1), note("a", 2), note("b", 1)];
     assert_eq!(
-        store.insert_each_once(&batch).await.unwrap(),
+        store
+            .insert_each_once(&batch.iter().collect::<Vec<_>>())
+            .await
+            .unwrap(),
         [Stored::Now, Stored::Already, Stored::Now, Stored::Already]
     );
     let page = store.list(user_id, false, None, 10).await.unwrap();

@@ -51,9 +51,9 @@ pub struct Stores {
 /// Writes one batch: notifications, events of the ones stored now, flags of the runs whose
 /// notification is stored (now or before).
 pub async fn write(stores: &Stores, batch: Vec<Ended>) {
-    let notifications: Vec<Notification> = batch
+    let notifications: Vec<&Notification> = batch
         .iter()
-        .filter_map(|ended| ended.notification.clone())
+        .filter_map(|ended| ended.notification.as_ref())
         .collect();
     let mut outcomes = match stores.notifications.insert_each_once(&notifications).await {
         Ok(outcomes) => outcomes.into_iter(),
