@@ -130,6 +130,20 @@ fn fingerprint(kind: JobKind, payload: &Document, session_id: Option<ObjectId>) 
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// How long after claiming a key a request has to write its job before another request
+/// with the same key takes the key over (it died in between).
+const KEY_WRITE_GRACE: Duration = Duration::from_secs(5);
+
+/// Whether the idempotency key `held` was claimed more than `age` before `now` (its expiry
+/// is its claim time plus [`IDEMPOTENCY_TTL`]).
+fn key_older_than(held: &Document, now: DateTime, age: Duration) -> bool {
+    held.get_datetime("expires_at").map_or(true, |expires| {
+        let claimed = expires.timestamp_millis()
+            - i64::try_from(IDEMPOTENCY_TTL.as_millis()).unwrap_or(i64::MAX);
+        now.timestamp_millis() - claimed > i64::try_from(age.as_millis()).unwrap_or(i64::MAX)
+    })
+}
+
 fn later(now: DateTime, by: Duration) -> DateTime {
     let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
     DateTime::from_millis(now.timestamp_millis().saturating_add(ms))
@@ -203,7 +217,8 @@ impl Jobs {
             "_id": &key_id, "job_id": id, "fingerprint": print,
             "expires_at": later(now, IDEMPOTENCY_TTL),
         };
-        for _ in 0..3 {
+        let give_up = std::time::Instant::now() + KEY_WRITE_GRACE + Duration::from_secs(1);
+        while std::time::Instant::now() < give_up {
             match self
                 .keys
                 .insert_one(&fresh)
@@ -239,9 +254,15 @@ impl Jobs {
                     return Err(CreateError::KeyReused);
                 }
                 Some(job) => return Ok(Some(job)),
+                None if !expired && !key_older_than(&held, DateTime::now(), KEY_WRITE_GRACE) => {
+                    // The request that claimed the key a moment ago is still writing its
+                    // job: wait for it rather than start a second one.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
                 None => {
-                    // Expired (the TTL monitor is lazy) or its job never got written:
-                    // take the key over, unless someone else just did.
+                    // Expired (the TTL monitor is lazy) or its job never got written (its
+                    // request died in between): take the key over, unless someone else
+                    // just did.
                     let replaced = self
                         .keys
                         .replace_one(doc! { "_id": &key_id, "job_id": job_id }, &fresh)

@@ -70,3 +70,47 @@ async fn the_rate_limit_is_exact_across_two_api_instances_under_100_concurrent_r
     }
     assert_eq!((ok, limited), (37, 63));
 }
+
+/// A key whose request died between claiming it and writing its job (claimed 10 s ago,
+/// pointing at no job) is taken over by the next request with that key, which starts the
+/// job; the same key then names that job.
+#[tokio::test]
+async fn a_key_left_by_a_request_that_died_is_taken_over() {
+    let app = TestApp::spawn().await;
+    let user = app.register().await;
+    let session = app.session_id(&user.access, "Crash").await;
+    app.add_questions(&user.access, &session, 0..2).await;
+    let ttl_ms = i64::try_from(common::db::jobs::IDEMPOTENCY_TTL.as_millis()).unwrap();
+    let claimed_10_s_ago = bson::DateTime::now().timestamp_millis() - 10_000;
+    app.db()
+        .await
+        .collection::<bson::Document>(common::db::jobs::KEYS_COLLECTION)
+        .insert_one(bson::doc! {
+            "_id": format!("{}:left-behind", user.id),
+            "job_id": "01JNOTWRITTEN0000000000000",
+            "fingerprint": "of the request that died",
+            "expires_at": bson::DateTime::from_millis(claimed_10_s_ago + ttl_ms),
+        })
+        .await
+        .unwrap();
+    let url = app.url(&format!("/api/v1/sessions/{session}/exports"));
+    let mut job_ids = Vec::new();
+    for _ in 0..2 {
+        let resp = app
+            .http
+            .post(&url)
+            .bearer_auth(&user.access)
+            .header("Idempotency-Key", "left-behind")
+            .json(&json!({ "format": "csv" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+        let body: Value = resp.json().await.unwrap();
+        job_ids.push(body["job_id"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(job_ids[0], "01JNOTWRITTEN0000000000000");
+    assert_eq!(job_ids[0], job_ids[1]);
+    let jobs = app.get_json(&user.access, "/api/v1/jobs").await;
+    assert_eq!(jobs["items"].as_array().unwrap().len(), 1, "{jobs}");
+}
