@@ -108,7 +108,7 @@ pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
         .at("/metrics", get(metrics_endpoint))
         .at("/problems", get(problems::index))
         .at("/problems/:slug", get(problems::show))
-        .with(ValidateBodies::shared())
+        .with(ValidateBodies)
         .with(BodyLimit::new(MAX_BODY_BYTES))
         .with(CatchPanic::new())
         .with(ProblemJson)

@@ -6,8 +6,6 @@
 //! its operation's request schema, exactly as published: anything the document does not
 //! allow is a 400 problem+json naming the field, and nothing changes.
 
-use std::sync::Arc;
-
 use jsonschema::{ValidationError, Validator, error::ValidationErrorKind};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result, http::Method};
 use serde_json::{Value, json};
@@ -25,71 +23,77 @@ struct Operation {
 }
 
 /// The middleware: one compiled validator per operation with a body.
-#[derive(Clone)]
-pub struct ValidateBodies {
-    ops: Arc<Vec<Operation>>,
-}
+///
+/// The validators are compiled on the first JSON body a process receives, not at start:
+/// compiling builds the whole OpenAPI document and parses it again (megabytes of JSON
+/// values, freed at once but held by the allocator for seconds), which an idle instance,
+/// or one serving only reads, need not pay. The first body waits for it (tens of
+/// milliseconds, on the blocking pool), every later one finds it done.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ValidateBodies;
 
-impl std::fmt::Debug for ValidateBodies {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ValidateBodies({} operations)", self.ops.len())
-    }
-}
+/// The compiled validators, once per process and shared by every app built in it.
+static OPERATIONS: tokio::sync::OnceCell<Vec<Operation>> = tokio::sync::OnceCell::const_new();
 
 impl ValidateBodies {
-    /// The validators of [`spec::document`], compiled once per process and shared by every
-    /// app built in it.
-    pub fn shared() -> Self {
-        static SHARED: std::sync::OnceLock<ValidateBodies> = std::sync::OnceLock::new();
-        SHARED.get_or_init(Self::from_document).clone()
+    /// The validators, compiled on the first call.
+    async fn operations() -> &'static [Operation] {
+        OPERATIONS
+            .get_or_init(|| async {
+                tokio::task::spawn_blocking(compile)
+                    .await
+                    .expect("the request schemas compile")
+            })
+            .await
     }
 
-    /// Compiles the request schemas of [`spec::document`].
-    fn from_document() -> Self {
-        let doc: Value = serde_json::from_str(spec::document()).expect("document is JSON");
-        let components = doc["components"].clone();
-        let mut ops = Vec::new();
-        for (template, methods) in doc["paths"].as_object().into_iter().flatten() {
-            for (method, op) in methods.as_object().into_iter().flatten() {
-                let Some(schema) = op["requestBody"]["content"]
-                    .as_object()
-                    .and_then(|c| c.values().next())
-                    .map(|media| media["schema"].clone())
-                else {
-                    continue;
-                };
-                // Only the schemas this one refers to: a validator keeps its whole root, and
-                // the full components section in each of them was most of the api's idle heap.
-                let components = referenced_components(&components, &schema);
-                let root = json!({ "allOf": [schema], "components": components });
-                // Formats are the domain's business (it trims and normalises emails first).
-                let validator = jsonschema::options()
-                    .with_draft(jsonschema::Draft::Draft4)
-                    .should_validate_formats(false)
-                    .build(&root)
-                    .unwrap_or_else(|e| {
-                        panic!("the request schema of {method} {template} does not compile: {e}")
-                    });
-                ops.push(Operation {
-                    method: Method::from_bytes(method.to_uppercase().as_bytes())
-                        .expect("an HTTP method"),
-                    segments: spec::segments(template),
-                    validator,
-                });
-            }
-        }
-        Self { ops: Arc::new(ops) }
-    }
-
-    fn validator(&self, method: &Method, path: &str) -> Option<&Validator> {
+    /// The validator of the operation `method path` answers to, if it takes a body.
+    async fn validator(method: &Method, path: &str) -> Option<&'static Validator> {
         let wanted = spec::segments(path);
-        self.ops
+        Self::operations()
+            .await
             .iter()
             .find(|op| op.method == method && spec::matches(&op.segments, &wanted))
             .map(|op| &op.validator)
     }
 }
 
+/// Compiles the request schemas of [`spec::document`].
+fn compile() -> Vec<Operation> {
+    let doc: Value = serde_json::from_str(spec::document()).expect("document is JSON");
+    let components = doc["components"].clone();
+    let mut ops = Vec::new();
+    for (template, methods) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in methods.as_object().into_iter().flatten() {
+            let Some(schema) = op["requestBody"]["content"]
+                .as_object()
+                .and_then(|c| c.values().next())
+                .map(|media| media["schema"].clone())
+            else {
+                continue;
+            };
+            // Only the schemas this one refers to: a validator keeps its whole root, and
+            // the full components section in each of them was most of the api's idle heap.
+            let components = referenced_components(&components, &schema);
+            let root = json!({ "allOf": [schema], "components": components });
+            // Formats are the domain's business (it trims and normalises emails first).
+            let validator = jsonschema::options()
+                .with_draft(jsonschema::Draft::Draft4)
+                .should_validate_formats(false)
+                .build(&root)
+                .unwrap_or_else(|e| {
+                    panic!("the request schema of {method} {template} does not compile: {e}")
+                });
+            ops.push(Operation {
+                method: Method::from_bytes(method.to_uppercase().as_bytes())
+                    .expect("an HTTP method"),
+                segments: spec::segments(template),
+                validator,
+            });
+        }
+    }
+    ops
+}
 /// `components` reduced to the schemas `schema` refers to, directly or through others.
 fn referenced_components(components: &Value, schema: &Value) -> Value {
     const PREFIX: &str = "#/components/schemas/";
@@ -159,10 +163,7 @@ fn message_of(error: &ValidationError<'_>) -> String {
 impl<E: Endpoint> Middleware<E> for ValidateBodies {
     type Output = ValidateBodiesEndpoint<E>;
     fn transform(&self, inner: E) -> Self::Output {
-        ValidateBodiesEndpoint {
-            inner,
-            rules: self.clone(),
-        }
+        ValidateBodiesEndpoint { inner }
     }
 }
 
@@ -170,7 +171,6 @@ impl<E: Endpoint> Middleware<E> for ValidateBodies {
 #[derive(Debug)]
 pub struct ValidateBodiesEndpoint<E> {
     inner: E,
-    rules: ValidateBodies,
 }
 
 impl<E: Endpoint> Endpoint for ValidateBodiesEndpoint<E> {
@@ -180,10 +180,11 @@ impl<E: Endpoint> Endpoint for ValidateBodiesEndpoint<E> {
         let is_json = req
             .content_type()
             .is_some_and(|ct| ct.starts_with("application/json"));
-        if let (true, Some(validator)) = (
-            is_json,
-            self.rules.validator(req.method(), req.uri().path()),
-        ) {
+        let validator = match is_json {
+            true => ValidateBodies::validator(req.method(), req.uri().path()).await,
+            false => None,
+        };
+        if let Some(validator) = validator {
             let bytes = req.take_body().into_bytes().await?;
             // A body that is not JSON at all is left to the parser's own error.
             if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
@@ -201,5 +202,31 @@ impl<E: Endpoint> Endpoint for ValidateBodiesEndpoint<E> {
             req.set_body(Body::from(bytes));
         }
         Ok(self.inner.call(req).await?.into_response())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_operation_with_a_body_gets_a_validator_on_first_use() {
+        let doc: Value = serde_json::from_str(spec::document()).unwrap();
+        let with_body = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|ops| ops.as_object().unwrap().values())
+            .filter(|op| op.get("requestBody").is_some())
+            .count();
+        assert!(with_body > 10, "{with_body} operations take a body");
+        assert_eq!(ValidateBodies::operations().await.len(), with_body);
+
+        let register = ValidateBodies::validator(&Method::POST, "/api/v1/auth/register")
+            .await
+            .expect("register takes a body");
+        assert!(!register.is_valid(&json!({ "email": 5 })));
+        let reads = ValidateBodies::validator(&Method::GET, "/api/v1/sessions").await;
+        assert!(reads.is_none());
     }
 }
