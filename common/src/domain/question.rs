@@ -145,8 +145,10 @@ pub struct Question {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regenerated_by: Option<String>,
     /// Creation time.
+    #[serde(deserialize_with = "super::read_time")]
     pub created_at: DateTime,
     /// Last change.
+    #[serde(deserialize_with = "super::read_time")]
     pub updated_at: DateTime,
 }
 

@@ -126,8 +126,10 @@ pub struct Session {
     /// (in one transaction), so it is exact and guards the per-session cap.
     pub question_count: i32,
     /// Creation time.
+    #[serde(deserialize_with = "super::read_time")]
     pub created_at: DateTime,
     /// Last change of the session's own fields.
+    #[serde(deserialize_with = "super::read_time")]
     pub updated_at: DateTime,
 }
 
