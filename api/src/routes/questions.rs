@@ -30,7 +30,7 @@ use crate::{
     auth::BearerAuth,
     error::{ApiError, ApiResult},
     lookup::{object_id, owned_session, page_args},
-    payload::{Direct, rfc3339},
+    payload::{Direct, JsonSize, id_hex, rfc3339, text_size},
     responses::NoContent,
     routes::ApiTags,
     state::AppState,
@@ -75,8 +75,8 @@ pub struct QuestionView {
 impl From<Question> for QuestionView {
     fn from(q: Question) -> Self {
         Self {
-            id: q.id.to_hex(),
-            session_id: q.session_id.to_hex(),
+            id: id_hex(&q.id),
+            session_id: id_hex(&q.session_id),
             question: q.question,
             answer: q.answer,
             notes: q.notes,
@@ -143,6 +143,22 @@ pub struct QuestionPage {
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+impl JsonSize for QuestionView {
+    fn json_size(&self) -> usize {
+        // Field names, ids, times and enums take about 300 bytes.
+        300 + text_size(&self.question)
+            + text_size(&self.answer)
+            + text_size(&self.notes)
+            + text_size(&self.category)
+    }
+}
+
+impl JsonSize for QuestionPage {
+    fn json_size(&self) -> usize {
+        40 + self.items.json_size() + self.next_cursor.as_deref().map_or(0, text_size)
+    }
 }
 
 /// A search hit: the question and the role of its session.

@@ -25,7 +25,7 @@ use crate::{
     auth::BearerAuth,
     error::{ApiError, ApiResult},
     lookup::{object_id, owned_session, page_args},
-    payload::{Direct, rfc3339},
+    payload::{Direct, JsonSize, id_hex, rfc3339, text_size},
     responses::NoContent,
     routes::ApiTags,
     state::AppState,
@@ -68,10 +68,30 @@ pub struct SessionView {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl JsonSize for SessionView {
+    fn json_size(&self) -> usize {
+        // Field names, the id, times, enums and counts take about 330 bytes.
+        330 + text_size(&self.role)
+            + self.topics.iter().map(|t| text_size(t) + 1).sum::<usize>()
+            + text_size(&self.description)
+            + self.company.as_deref().map_or(0, |c| text_size(c) + 12)
+            + self
+                .job_description
+                .as_deref()
+                .map_or(0, |j| text_size(j) + 20)
+    }
+}
+
+impl JsonSize for SessionPage {
+    fn json_size(&self) -> usize {
+        40 + self.items.json_size() + self.next_cursor.as_deref().map_or(0, text_size)
+    }
+}
+
 impl SessionView {
     fn new(s: Session, pinned_count: i64) -> Self {
         Self {
-            id: s.id.to_hex(),
+            id: id_hex(&s.id),
             role: s.role,
             experience: s.experience,
             topics: s.topics,
