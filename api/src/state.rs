@@ -7,9 +7,23 @@ use mongodb::Database;
 
 use crate::{auth::jwt::JwtKeys, config::ApiConfig};
 
-/// Shared handles, cheap to clone (everything inside is reference-counted).
+/// Shared handles: one reference count to clone (middleware clones it per request).
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares. Several handles inside own strings and key material (the token
+/// keys and their validation rules, the Redis and S3 clients' settings), so cloning them
+/// field by field cost a dozen allocations a request.
+#[derive(Debug)]
+pub struct Shared {
     /// The configuration the process started with.
     pub config: Arc<ApiConfig>,
     /// MongoDB database.
@@ -44,7 +58,7 @@ impl AppState {
         let storage = Storage::new(&config.common.s3);
         let jwt = JwtKeys::new(&config.auth);
         let rate_leases = Arc::new(common::ratelimit::Leases::new(config.rate_limit.lease));
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             rate_leases,
             jwt,
             config: Arc::new(config),
@@ -55,7 +69,7 @@ impl AppState {
             stopping,
             trending: Arc::default(),
             readiness: common::health::Recent::default(),
-        })
+        })))
     }
 
     /// The stores, for workflows that span them (`common::service`).
