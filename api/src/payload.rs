@@ -27,15 +27,16 @@ pub trait JsonSize {
     fn json_size(&self) -> usize;
 }
 
-impl<T: JsonSize> JsonSize for Vec<T> {
-    fn json_size(&self) -> usize {
-        2 + self.iter().map(|item| item.json_size() + 1).sum::<usize>()
-    }
-}
-
 /// Room for `text` as a JSON string: its bytes, its quotes, and some escapes.
 pub fn text_size(text: &str) -> usize {
     text.len() + text.len() / 16 + 2
+}
+
+/// Room for a page: its items, its `next_cursor` and the keys around them.
+pub fn page_size<T: JsonSize>(items: &[T], next_cursor: Option<&str>) -> usize {
+    40 + 2
+        + items.iter().map(|item| item.json_size() + 1).sum::<usize>()
+        + next_cursor.map_or(0, text_size)
 }
 
 impl<T: Type> Payload for Direct<T> {
@@ -88,11 +89,9 @@ pub fn rfc3339<S: serde::Serializer>(
     time: &chrono::DateTime<chrono::Utc>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    let mut text = Rfc3339::default();
-    if text.write(time) {
-        serializer.serialize_str(text.as_str())
-    } else {
-        serializer.serialize_str(&time.to_rfc3339())
+    match Rfc3339::of(time) {
+        Some(text) => serializer.serialize_str(text.as_str()),
+        None => serializer.serialize_str(&time.to_rfc3339()),
     }
 }
 
@@ -102,38 +101,33 @@ struct Rfc3339 {
     len: usize,
 }
 
-impl Default for Rfc3339 {
-    fn default() -> Self {
-        Self {
-            bytes: [0; 35],
-            len: 0,
-        }
-    }
-}
-
 impl Rfc3339 {
-    /// Writes `time`; `false` for what chrono writes differently (years outside 0–9999,
-    /// leap seconds).
-    fn write(&mut self, time: &chrono::DateTime<chrono::Utc>) -> bool {
+    /// `time` written out; `None` for what chrono writes differently (years outside
+    /// 0–9999, leap seconds).
+    fn of(time: &chrono::DateTime<chrono::Utc>) -> Option<Self> {
         use chrono::{Datelike, Timelike};
         // The naive time: `DateTime`'s own accessors apply the (zero) offset on every call.
         let time = time.naive_utc();
         let (Ok(year @ 0..=9999), nanos @ 0..=999_999_999) =
             (u32::try_from(time.year()), time.nanosecond())
         else {
-            return false;
+            return None;
         };
-        self.digits(year, 4);
-        self.byte(b'-');
-        self.digits(time.month(), 2);
-        self.byte(b'-');
-        self.digits(time.day(), 2);
-        self.byte(b'T');
-        self.digits(time.hour(), 2);
-        self.byte(b':');
-        self.digits(time.minute(), 2);
-        self.byte(b':');
-        self.digits(time.second(), 2);
+        let mut text = Self {
+            bytes: [0; 35],
+            len: 0,
+        };
+        text.digits(year, 4);
+        text.byte(b'-');
+        text.digits(time.month(), 2);
+        text.byte(b'-');
+        text.digits(time.day(), 2);
+        text.byte(b'T');
+        text.digits(time.hour(), 2);
+        text.byte(b':');
+        text.digits(time.minute(), 2);
+        text.byte(b':');
+        text.digits(time.second(), 2);
         let (fraction, width) = match nanos {
             0 => (0, 0),
             n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
@@ -141,13 +135,13 @@ impl Rfc3339 {
             n => (n, 9),
         };
         if width > 0 {
-            self.byte(b'.');
-            self.digits(fraction, width);
+            text.byte(b'.');
+            text.digits(fraction, width);
         }
         for b in *b"+00:00" {
-            self.byte(b);
+            text.byte(b);
         }
-        true
+        Some(text)
     }
 
     fn digits(&mut self, mut value: u32, width: usize) {
@@ -204,8 +198,9 @@ pub(crate) mod tests {
             ],
         ) {
             let time = chrono::DateTime::from_timestamp(secs, nanos).unwrap();
-            let mut text = super::Rfc3339::default();
-            proptest::prop_assert!(text.write(&time));
+            let text = super::Rfc3339::of(&time);
+            proptest::prop_assert!(text.is_some());
+            let text = text.unwrap();
             proptest::prop_assert_eq!(text.as_str(), time.to_rfc3339());
         }
     }
@@ -213,7 +208,7 @@ pub(crate) mod tests {
     #[test]
     fn times_chrono_writes_its_own_way_are_left_to_it() {
         let far = chrono::DateTime::from_timestamp(300_000_000_000, 0).unwrap();
-        assert!(!super::Rfc3339::default().write(&far));
+        assert!(super::Rfc3339::of(&far).is_none());
         let json = serde_json::to_string(&Stamp(far)).unwrap();
         assert_eq!(json, format!("\"{}\"", far.to_rfc3339()));
     }

@@ -29,7 +29,7 @@ struct Operation {
 /// values, freed at once but held by the allocator for seconds), which an idle instance,
 /// or one serving only reads, need not pay. The first body waits for it (tens of
 /// milliseconds, on the blocking pool), every later one finds it done.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct ValidateBodies;
 
 /// The compiled validators, once per process and shared by every app built in it.
@@ -94,6 +94,7 @@ fn compile() -> Vec<Operation> {
     }
     ops
 }
+
 /// `components` reduced to the schemas `schema` refers to, directly or through others.
 fn referenced_components(components: &Value, schema: &Value) -> Value {
     const PREFIX: &str = "#/components/schemas/";
@@ -180,9 +181,10 @@ impl<E: Endpoint> Endpoint for ValidateBodiesEndpoint<E> {
         let is_json = req
             .content_type()
             .is_some_and(|ct| ct.starts_with("application/json"));
-        let validator = match is_json {
-            true => ValidateBodies::validator(req.method(), req.uri().path()).await,
-            false => None,
+        let validator = if is_json {
+            ValidateBodies::validator(req.method(), req.uri().path()).await
+        } else {
+            None
         };
         if let Some(validator) = validator {
             let bytes = req.take_body().into_bytes().await?;

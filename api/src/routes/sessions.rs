@@ -25,7 +25,7 @@ use crate::{
     auth::BearerAuth,
     error::{ApiError, ApiResult},
     lookup::{object_id, owned_session, page_args},
-    payload::{Direct, JsonSize, id_hex, rfc3339, text_size},
+    payload::{Direct, JsonSize, id_hex, page_size, rfc3339, text_size},
     responses::NoContent,
     routes::ApiTags,
     state::AppState,
@@ -84,7 +84,7 @@ impl JsonSize for SessionView {
 
 impl JsonSize for SessionPage {
     fn json_size(&self) -> usize {
-        40 + self.items.json_size() + self.next_cursor.as_deref().map_or(0, text_size)
+        page_size(&self.items, self.next_cursor.as_deref())
     }
 }
 
