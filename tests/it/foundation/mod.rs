@@ -1,5 +1,6 @@
 //! The foundation: health, errors as problem+json, metrics, the OpenAPI snapshot, shutdown.
 
+mod driver;
 mod error_statuses;
 mod errors;
 mod hardening;
