@@ -13,7 +13,7 @@ use crate::{
     ai::Ai,
     config::JobSettings,
     export::pdf::Fonts,
-    jobs::{live::LiveEvents, notified::Endings},
+    jobs::{claims::FirstClaims, live::LiveEvents, notified::Endings},
     mail::Mailer,
 };
 
@@ -46,6 +46,8 @@ pub struct JobContext {
     pub endings: Endings,
     /// Where the owners' live events are published.
     pub events: LiveEvents,
+    /// Where first deliveries ask for their claims, many in one write.
+    pub claims: FirstClaims,
 }
 
 impl JobContext {

@@ -42,6 +42,7 @@ pub async fn run(
     };
     let (endings, ended) = jobs::notified::Endings::channel();
     let (events, live) = jobs::live::LiveEvents::channel();
+    let (claims, claim_requests) = jobs::claims::FirstClaims::channel();
     let ctx = JobContext {
         db,
         kv,
@@ -56,7 +57,9 @@ pub async fn run(
         fonts: std::sync::Arc::default(),
         endings,
         events: events.clone(),
+        claims,
     };
+    let (claims_db, claims_lease) = (ctx.db.clone(), ctx.settings.lease);
     let follow_ups = jobs::FollowUps {
         ended,
         live,
@@ -102,7 +105,17 @@ pub async fn run(
             jobs_done.cancel();
         }
     };
-    let batches = follow_ups.write_until(jobs_done.cancelled());
+    let batches = async {
+        tokio::join!(
+            follow_ups.write_until(jobs_done.cancelled()),
+            jobs::claims::serve(
+                claim_requests,
+                common::db::jobs::Jobs::new(&claims_db),
+                claims_lease,
+                jobs_done.cancelled(),
+            ),
+        );
+    };
     let probes = deps
         .clone()
         .watch(std::time::Duration::from_secs(15), stop_rx.clone());

@@ -363,10 +363,25 @@ impl Jobs {
             (job.status, job.attempt, job.started_at)
         });
         if presumed.0 == JobStatus::Queued
-            && let Some(job) = self.try_claim(id, task_id, owner, lease, presumed).await?
+            && let Some(job) = self
+                .try_claim(id, task_id, owner, lease, presumed, DateTime::now())
+                .await?
         {
             return Ok(Claim::Run(Box::new(job)));
         }
+        self.claim_as_found(id, task_id, owner, lease).await
+    }
+
+    /// [`Self::claim`] past its first compare-and-set: reads the record and claims from the
+    /// state it is in (for a delivery whose presumed claim did not take, e.g. in
+    /// [`Self::claim_first_many`]).
+    pub async fn claim_as_found(
+        &self,
+        id: &str,
+        task_id: &str,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Claim, Error> {
         for _ in 0..3 {
             let Some(job) = self.by_id(id).await? else {
                 return Ok(Claim::Missing);
@@ -387,7 +402,10 @@ impl Jobs {
                 return Ok(Claim::Exhausted(Box::new(job)));
             }
             let state = (job.status, job.attempt, job.started_at);
-            if let Some(job) = self.try_claim(id, task_id, owner, lease, state).await? {
+            if let Some(job) = self
+                .try_claim(id, task_id, owner, lease, state, DateTime::now())
+                .await?
+            {
                 return Ok(Claim::Run(Box::new(job)));
             }
             // Someone changed the record between our read and our write: look again.
@@ -395,6 +413,84 @@ impl Jobs {
         Ok(Claim::Busy {
             until: DateTime::now(),
         })
+    }
+
+    /// The first claim of many first deliveries in one write: each job still queued at
+    /// attempt 0 for its delivery's task id gets its first attempt, owned by
+    /// `"{worker}/{task_id}"`, exactly as [`Self::claim`]'s first compare-and-set would
+    /// write it. `deliveries` are `(job id, task id)` pairs of distinct jobs; `now` must
+    /// differ from every earlier call's for the same `worker` (it tells this call's claims
+    /// from earlier ones). Returns the records claimed; a delivery whose job is not among
+    /// them goes on with [`Self::claim_as_found`]. Many deliveries cost one `update_many`
+    /// and one `find`; a single one its own `findAndModify`.
+    ///
+    /// Task ids belong to one job each, so `_id ∈ ids ∧ task_id ∈ task ids` holds exactly
+    /// for the pairs asked for; the owner is built from the record's own task id, so a
+    /// claim can only be attributed to the delivery of that task.
+    pub async fn claim_first_many(
+        &self,
+        worker: &str,
+        deliveries: &[(String, String)],
+        lease: Duration,
+        now: DateTime,
+    ) -> Result<Vec<JobRecord>, Error> {
+        if let [(id, task_id)] = deliveries {
+            // One delivery: its own compare-and-set, one round trip.
+            let owner = format!("{worker}/{task_id}");
+            let presumed = (JobStatus::Queued, 0, None);
+            let claimed = self
+                .try_claim(id, task_id, &owner, lease, presumed, now)
+                .await?;
+            return Ok(claimed.into_iter().collect());
+        }
+        let ids: Vec<&str> = deliveries.iter().map(|(id, _)| id.as_str()).collect();
+        let tasks: Vec<&str> = deliveries.iter().map(|(_, task)| task.as_str()).collect();
+        let owner = doc! { "$concat": [format!("{worker}/"), "$task_id"] };
+        let entry = doc! { "attempt": 1, "worker": owner.clone(), "started_at": now };
+        self.col
+            .update_many(
+                doc! {
+                    "_id": { "$in": &ids }, "task_id": { "$in": &tasks },
+                    "status": JobStatus::Queued.as_str(), "attempt": 0,
+                    "max_attempts": { "$gt": 0 },
+                },
+                vec![doc! { "$set": {
+                    "status": JobStatus::Running.as_str(),
+                    "lease_owner": owner,
+                    "lease_until": later(now, lease),
+                    "started_at": now,
+                    "updated_at": now,
+                    "attempt": 1,
+                    "attempts": { "$concatArrays": [
+                        { "$ifNull": ["$attempts", []] }, [entry],
+                    ] },
+                } }],
+            )
+            .timed("jobs.claim_first_many")
+            .await?;
+        let found: Vec<JobRecord> = self
+            .col
+            .find(doc! { "_id": { "$in": &ids } })
+            .timed("jobs.claim_first_many.read")
+            .await?
+            .try_collect()
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter(|job| {
+                let owner = format!("{worker}/{}", job.task_id);
+                job.status == JobStatus::Running
+                    && job.attempt == 1
+                    && job.lease_owner.as_deref() == Some(owner.as_str())
+                    && job
+                        .attempts
+                        .last()
+                        .is_some_and(|a| a.started_at == now && a.worker == owner)
+                    && deliveries
+                        .iter()
+                        .any(|(id, task)| *id == job.id && *task == job.task_id)
+            })
+            .collect())
     }
 
     /// Starts the next attempt if the record is still in `state` (status, attempt, start)
@@ -406,8 +502,8 @@ impl Jobs {
         owner: &str,
         lease: Duration,
         (status, attempt, started_at): (JobStatus, i32, Option<DateTime>),
+        now: DateTime,
     ) -> Result<Option<JobRecord>, Error> {
-        let now = DateTime::now();
         let entry = doc! { "attempt": attempt + 1, "worker": owner, "started_at": now };
         self.col
             .find_one_and_update(

@@ -2,6 +2,7 @@
 //! killed worker, notifications and live events. Jobs here are operator probes
 //! (`POST /api/v1/admin/jobs/probe`), which work for a given time and fail on request.
 
+mod claims;
 pub mod events;
 mod pipeline;
 mod recovery;

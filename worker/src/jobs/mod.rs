@@ -2,6 +2,7 @@
 //! kind to its handler.
 
 pub mod batched;
+pub mod claims;
 pub mod consumers;
 mod export_session;
 mod from_jd;

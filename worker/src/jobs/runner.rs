@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::notified::Ended;
+use super::{claims::first_claim, notified::Ended};
 use crate::context::JobContext;
 
 /// How an attempt failed.
@@ -131,9 +131,8 @@ pub async fn deliver(
     worker: WorkerContext,
 ) -> Result<(), BoxDynError> {
     let task_id = task_id.to_string();
-    let owner = format!("{}/{task_id}", worker.name());
     let span = tracing::info_span!("job", job_id = %msg.job_id, task_id = %task_id);
-    run(&ctx, &msg.job_id, &task_id, &owner, &|| {
+    run(&ctx, &msg.job_id, &task_id, worker.name(), &|| {
         worker.is_shutting_down()
     })
     .instrument(span)
@@ -144,23 +143,34 @@ pub async fn deliver(
     })
 }
 
-/// Claims and runs attempts of `job_id` until its run ends or it must be handed back.
+/// Claims and runs attempts of `job_id` for consumer `worker`'s delivery of `task_id`
+/// until its run ends or it must be handed back.
 pub async fn run(
     ctx: &JobContext,
     job_id: &str,
     task_id: &str,
-    owner: &str,
+    worker: &str,
     shutting_down: &(dyn Fn() -> bool + Sync),
 ) -> anyhow::Result<()> {
     let jobs = Jobs::new(&ctx.db);
+    let owner = &format!("{worker}/{task_id}");
+    let lease = ctx.settings.lease;
     let mut lease_waits = 0;
     // The record as this delivery last saw it (after a retry): what the next claim presumes.
     let mut seen: Option<JobRecord> = None;
+    // The first claim is asked of the batch (`claims`); a later one presumes what was seen.
+    let mut first = true;
     loop {
-        let job = match jobs
-            .claim(job_id, task_id, owner, ctx.settings.lease, seen.as_ref())
-            .await?
-        {
+        let claim = if std::mem::take(&mut first) {
+            match first_claim(&ctx.claims, worker, job_id, task_id).await {
+                Some(job) => Claim::Run(Box::new(job)),
+                None => jobs.claim_as_found(job_id, task_id, owner, lease).await?,
+            }
+        } else {
+            jobs.claim(job_id, task_id, owner, lease, seen.as_ref())
+                .await?
+        };
+        let job = match claim {
             Claim::Run(job) => *job,
             Claim::Missing | Claim::Finished | Claim::Stale => return Ok(()),
             Claim::Busy { until } => {
