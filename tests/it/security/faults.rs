@@ -154,6 +154,80 @@ async fn redis_restarted_mid_run_loses_no_job_and_runs_none_twice() {
     assert_eq!(notes, 200, "one notification per job");
 }
 
+/// MongoDB killed for 6 s and restarted while 200 jobs are queued and running: the
+/// worker keeps no broken state — its deliveries' claims (batched), lease renewals and
+/// endings fail while it is down and are handed back — and afterwards every job finishes
+/// with one notification, and a job started after the restart runs too.
+#[tokio::test]
+async fn mongodb_restarted_mid_run_loses_no_job_and_the_worker_keeps_working() {
+    let mut mongo = Service::start(Kind::Mongo).await;
+    let (mut vars, email) = ops_env(200);
+    mongo.point(&mut vars);
+    vars.insert("EMAIL_CONCURRENCY".into(), "16".into());
+    vars.insert("RECONCILE_INTERVAL_SECS".into(), "2".into());
+    vars.insert("JOB_STUCK_AFTER_SECS".into(), "4".into());
+    let app = TestApp::spawn_with(vars.clone()).await;
+    let ops = register_operator(&app, &email).await;
+    let worker = Proc::start("worker", vars).await;
+    let worker_ready = || async {
+        app.http
+            .get(format!("{}/health/ready", worker.base))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        let accepted = probe(&app, &ops.access, probe_body(500, 0), None).await;
+        ids.push(accepted["job_id"].as_str().unwrap().to_owned());
+    }
+    wait_until(Duration::from_secs(30), || async {
+        count_finished(&app, &ops.access, &ids).await >= 20
+    })
+    .await
+    .unwrap();
+
+    mongo.stop();
+    let down = tokio::time::Instant::now();
+    wait_until(Duration::from_secs(5), || async {
+        worker_ready().await == 503
+    })
+    .await
+    .expect("the worker saw the outage");
+    tokio::time::sleep_until(down + Duration::from_secs(6)).await;
+    mongo.resume().await;
+    wait_until(Duration::from_secs(30), || async {
+        app.get("/health/ready").await.status() == 200 && worker_ready().await == 200
+    })
+    .await
+    .expect("the api and the worker recovered without a restart");
+
+    let after = probe(&app, &ops.access, probe_body(10, 0), None).await;
+    ids.push(after["job_id"].as_str().unwrap().to_owned());
+    let jobs = wait_all(&app, &ops.access, &ids, Duration::from_secs(150)).await;
+    for (id, job) in &jobs {
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(probe_marks(&app, id).await, 1, "{id}");
+    }
+    // The outage hit running attempts: their endings could not be written, so those jobs
+    // ran again under a new attempt.
+    let again = jobs
+        .values()
+        .filter(|j| j["attempt"].as_i64() > Some(1))
+        .count();
+    eprintln!("jobs that needed a second attempt: {again}");
+    let notes = app
+        .db()
+        .await
+        .collection::<bson::Document>("notifications")
+        .count_documents(bson::doc! {})
+        .await
+        .unwrap();
+    assert_eq!(notes, 201, "one notification per job");
+}
+
 /// MongoDB killed for 9 s and restarted while writes pour in: 503 problem+json once a
 /// write's retry budget is spent, full recovery, and every write that was acknowledged (201) is there afterwards.
 #[tokio::test]
