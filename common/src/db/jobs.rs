@@ -486,6 +486,8 @@ impl Jobs {
                         .attempts
                         .last()
                         .is_some_and(|a| a.started_at == now && a.worker == owner)
+                    // Implied by the filter while task ids name one job each; kept so
+                    // that a claim is never handed to a delivery that did not ask for it.
                     && deliveries
                         .iter()
                         .any(|(id, task)| *id == job.id && *task == job.task_id)

@@ -158,10 +158,10 @@ pub async fn run(
     let mut lease_waits = 0;
     // The record as this delivery last saw it (after a retry): what the next claim presumes.
     let mut seen: Option<JobRecord> = None;
-    // The first claim is asked of the batch (`claims`); a later one presumes what was seen.
-    let mut first = true;
     loop {
-        let claim = if std::mem::take(&mut first) {
+        // The first claim is asked of the batch (`claims`); a later one (after a wait for
+        // another delivery's lease, or a retry) presumes what was seen.
+        let claim = if seen.is_none() && lease_waits == 0 {
             match first_claim(&ctx.claims, worker, job_id, task_id).await {
                 Some(job) => Claim::Run(Box::new(job)),
                 None => jobs.claim_as_found(job_id, task_id, owner, lease).await?,
