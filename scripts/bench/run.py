@@ -244,16 +244,20 @@ def cpu_per_request(url, n, method="GET", extra=None):
 
 
 cpu = {"list": [], "get_session": [], "create": []}
+CREATE_LINES = 100_000
 for run in range(RUNS):
     us, _ = cpu_per_request(list_url, 20000)
     cpu["list"].append(us)
     us, _ = cpu_per_request(f"{api.base}/api/v1/sessions/{session['id']}", 20000)
     cpu["get_session"].append(us)
-    # Creates: 10 fresh sessions (cap raised to 1000 for the run), unique bodies per line.
+    # Creates: 10 fresh sessions (cap raised to 1000 for the run). oha draws each body at
+    # random from the file's lines, with replacement: with as many lines as requests, one
+    # create in twenty repeated a question already in its session and was (rightly) a 409
+    # `duplicate-question`. From CREATE_LINES distinct questions, about one in 400 is.
     ids = [http("POST", api.base + "/api/v1/sessions", {"role": f"Create run {run} {k}", "experience": "junior"}, token)["id"] for k in range(10)]
     bodies = os.path.join(STACK_DIR, f"bodies-{run}.jsonl")
     with open(bodies, "w") as f:
-        for k in range(5000):
+        for k in range(CREATE_LINES):
             f.write(json.dumps({"question": f"Run {run} question {k}: what is a write-ahead log?", "answer": answer}) + "\n")
     url = f"{api.base}/api/v1/sessions/({'|'.join(ids)})/questions"
     us, r = cpu_per_request(url, 5000, "POST", ["--rand-regex-url", "-Z", bodies, "-T", "application/json"])
@@ -450,8 +454,9 @@ w("")
 w("## 2. CPU time of the api per request")
 w("")
 w("User + system time of the api process (`/proc/<pid>/stat`) across a batch, divided by the")
-w("requests served: 20,000 list and get requests, 5,000 creates (unique questions over 10")
-w("sessions), 32 connections.")
+w("requests served: 20,000 list and get requests, 5,000 creates (over 10 sessions, each body drawn at")
+w(f"random from {CREATE_LINES:,} distinct questions, so about one in 400 repeats a question of its session")
+w("and is a 409 `duplicate-question`), 32 connections.")
 w("")
 w("| Request | µs of CPU per request |")
 w("|---|---:|")
