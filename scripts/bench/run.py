@@ -245,6 +245,9 @@ def cpu_per_request(url, n, method="GET", extra=None):
 
 cpu = {"list": [], "get_session": [], "create": []}
 CREATE_LINES = 100_000
+# Expected share of creates that repeat a question of their session: 10 sessions of about
+# 500 draws each, every pair of draws alike with probability 1 / CREATE_LINES.
+CREATE_REPEATS_ONE_IN = round(5000 / (10 * 500 * 499 / 2 / CREATE_LINES))
 for run in range(RUNS):
     us, _ = cpu_per_request(list_url, 20000)
     cpu["list"].append(us)
@@ -253,7 +256,7 @@ for run in range(RUNS):
     # Creates: 10 fresh sessions (cap raised to 1000 for the run). oha draws each body at
     # random from the file's lines, with replacement: with as many lines as requests, one
     # create in twenty repeated a question already in its session and was (rightly) a 409
-    # `duplicate-question`. From CREATE_LINES distinct questions, about one in 400 is.
+    # `duplicate-question`. From CREATE_LINES distinct questions, far fewer are.
     ids = [http("POST", api.base + "/api/v1/sessions", {"role": f"Create run {run} {k}", "experience": "junior"}, token)["id"] for k in range(10)]
     bodies = os.path.join(STACK_DIR, f"bodies-{run}.jsonl")
     with open(bodies, "w") as f:
@@ -455,7 +458,7 @@ w("## 2. CPU time of the api per request")
 w("")
 w("User + system time of the api process (`/proc/<pid>/stat`) across a batch, divided by the")
 w("requests served: 20,000 list and get requests, 5,000 creates (over 10 sessions, each body drawn at")
-w(f"random from {CREATE_LINES:,} distinct questions, so about one in 400 repeats a question of its session")
+w(f"random from {CREATE_LINES:,} distinct questions, so about one in {CREATE_REPEATS_ONE_IN} repeats a question of its session")
 w("and is a 409 `duplicate-question`), 32 connections.")
 w("")
 w("| Request | µs of CPU per request |")
